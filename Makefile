@@ -1,0 +1,51 @@
+# knobray: `make run` installs everything and runs the main job; `make test` installs everything and runs the tests.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+STAMP := $(VENV)/.knobray-installed
+DEBIAN_PACKAGES := mariadb-server sysbench
+
+.PHONY: run test install system lint format bench clean
+
+run: install
+	$(PY) -m raytune.trial
+
+test: install
+	$(PY) -m pytest -q tests
+
+install: system $(STAMP)
+
+# Debian packages the servers and workloads need; installed only when missing.
+system:
+	@missing=""; \
+	command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || missing="$$missing mariadb-server"; \
+	command -v sysbench >/dev/null 2>&1 || missing="$$missing sysbench"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ] && ! command -v sudo >/dev/null 2>&1; then \
+	    echo "knobray: missing Debian packages:$$missing; run as root or: sudo apt-get install -y$$missing" >&2; exit 1; \
+	  fi; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  echo "knobray: installing Debian packages:$$missing"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+# torch is installed first and kept pinned by constraints.txt, or pip pulls a multi-GB CUDA build.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -c constraints.txt torch==2.13.0
+	$(PIP) install -q -c constraints.txt -e '.[ray,dev]'
+	touch $(STAMP)
+
+lint: install
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
+
+bench: install
+	$(PY) bench/trial_overhead.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,45 @@
+"""Database engines: server lifecycle and applying configurations (PostgreSQL, MariaDB)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from raytune.engines._instance import ApplyResult, EngineInstance, InstanceState
+from raytune.engines._mariadb import MariaDBInstance
+from raytune.engines._postgres import PostgresInstance, embedded_bin_dir
+from raytune.engines._sysuser import ServiceUser, service_user
+from raytune.errors import EngineError
+
+ENGINES: dict[str, type[EngineInstance]] = {"postgres": PostgresInstance, "mariadb": MariaDBInstance}
+
+
+def engine_class(name: str) -> type[EngineInstance]:
+    """The instance class of engine ``name``.
+
+    Raises:
+        EngineError: For an unknown engine.
+    """
+    try:
+        return ENGINES[name]
+    except KeyError:
+        raise EngineError(f"unknown engine {name!r}; use one of: {', '.join(ENGINES)}") from None
+
+
+def create_instance(engine: str, root: Path, *, bin_dir: Path | None = None, port: int | None = None) -> EngineInstance:
+    """A new (not yet started) instance of ``engine`` rooted at ``root``."""
+    return engine_class(engine)(root, bin_dir=bin_dir, port=port)
+
+
+__all__ = [
+    "ENGINES",
+    "ApplyResult",
+    "EngineInstance",
+    "InstanceState",
+    "MariaDBInstance",
+    "PostgresInstance",
+    "ServiceUser",
+    "create_instance",
+    "embedded_bin_dir",
+    "engine_class",
+    "service_user",
+]

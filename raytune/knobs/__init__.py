@@ -1,0 +1,21 @@
+"""Knob definitions, validated knob spaces and curated tunable sets."""
+
+from __future__ import annotations
+
+from raytune.knobs._catalog import load_catalog, load_knob_file, save_catalog, tunable_space
+from raytune.knobs._knob import ApplyCost, Knob, KnobSpace, KnobType, KnobValue
+from raytune.knobs._units import format_quantity, parse_quantity
+
+__all__ = [
+    "ApplyCost",
+    "Knob",
+    "KnobSpace",
+    "KnobType",
+    "KnobValue",
+    "format_quantity",
+    "load_catalog",
+    "load_knob_file",
+    "parse_quantity",
+    "save_catalog",
+    "tunable_space",
+]
