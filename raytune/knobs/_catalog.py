@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import math
 import logging
 import os
 import re
@@ -165,11 +166,15 @@ def tunable_space(
     doc = _tunable_doc(engine)
     specs = load_knob_file(knob_file) if knob_file else doc["knobs"]
     denied = frozenset(doc["deny"])
+    deny_check = KnobSpace(engine, (), denied)
     memory_cap_bytes = MEMORY_CAP_FRACTION * hardware.ram_bytes
     knobs: list[Knob] = []
     for name, spec in specs.items():
         name = name.lower()
-        if name in denied and not allow_denied:
+        if deny_check.is_denied(name) and not allow_denied:
+            if spec.get("clamp"):  # a foreign file (E2ETune's): drop what knobray deems unsafe, keep the rest
+                logger.warning("skipping deny-listed knob %s from %s", name, knob_file)
+                continue
             raise KnobError(f"knob {name} is deny-listed for {engine} (unsafe or changes behaviour); pass --allow-unsafe")
         if name not in catalog:
             raise KnobError(f"unknown knob {name!r} for {engine} in {knob_file or 'the curated set'}; check the spelling")
@@ -185,30 +190,37 @@ def tunable_space(
         lo = base.lower if lo is None else max(lo, base.lower if base.lower is not None else lo)
         hi = base.upper if hi is None else min(hi, base.upper if base.upper is not None else hi)
         special = tuple(float(s) for s in spec.get("special", ()))
-        if spec.get("clamp") or knob_file is None:
-            lo, hi = _sane(base, lo, hi, memory_cap_bytes)
-        if base.type is KnobType.INTEGER and lo is not None and hi is not None:
-            lo, hi = float(int(lo) if lo == int(lo) else int(lo) + 1), float(int(hi))
+        if spec.get("clamp"):
+            lo, hi, extra = _sane(base, lo, hi, memory_cap_bytes)
+            special = tuple(sorted(set(special) | set(extra)))
+        step = spec.get("step", base.step)
+        if lo is not None and hi is not None:
+            grain = step if step and base.type is KnobType.INTEGER else 1.0 if base.type is KnobType.INTEGER else None
+            if grain:
+                lo, hi = math.ceil(lo / grain) * grain, math.floor(hi / grain) * grain
         if lo is not None and hi is not None and lo > hi:
             raise KnobError(f"knob {name}: range [{lo:g}, {hi:g}] is empty on this hardware; widen it in the knob file")
         log = bool(spec.get("log", lo is not None and hi is not None and lo > 0 and hi / lo >= 1000))
         if log and (lo is None or lo <= 0):
             lo = 1.0
-        step = spec.get("step", base.step)
         knobs.append(replace(base, lower=lo, upper=hi, log=log, special=special, step=step))
     return KnobSpace(engine, tuple(knobs), denied)
 
 
-def _sane(base: Knob, lo: float | None, hi: float | None, memory_cap_bytes: float) -> tuple[float | None, float | None]:
-    """Clamps extreme ranges: sizes to 80% of RAM, plain counts to 100x their default."""
+def _sane(base: Knob, lo: float | None, hi: float | None, memory_cap_bytes: float) -> tuple[float | None, float | None, tuple[float, ...]]:
+    """Clamps extreme ranges: sizes to 80% of RAM, plain counts and times to 100x their default (at least 1000),
+    and turns a negative lower bound (``-1`` = auto / off) into a special value."""
+    special: tuple[float, ...] = ()
+    if lo is not None and lo < 0:
+        special, lo = (lo,), 0.0
     if hi is None:
-        return lo, hi
-    if unit_kind(base.unit) == "memory":
+        return lo, hi, special
+    default = float(base.default) if isinstance(base.default, int | float) and base.default > 0 else 0.0
+    kind = unit_kind(base.unit)
+    if kind == "memory":
         hi = min(hi, memory_cap_bytes / unit_scale(base.unit or "B"))
-    elif unit_kind(base.unit) is None and isinstance(base.default, int | float) and base.default > 0:
-        hi = min(hi, max(float(base.default) * UNBOUNDED_COUNT_FACTOR, 1000.0))
-    elif unit_kind(base.unit) == "time" and isinstance(base.default, int | float) and base.default > 0:
-        hi = min(hi, float(base.default) * UNBOUNDED_COUNT_FACTOR)
+    else:
+        hi = min(hi, max(default * UNBOUNDED_COUNT_FACTOR, 1000.0))
     if lo is not None and hi < lo:
         hi = lo
-    return lo, hi
+    return lo, hi, special

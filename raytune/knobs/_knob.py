@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import fnmatch
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -177,7 +178,7 @@ class KnobSpace(Mapping[str, Knob]):
         out: dict[str, KnobValue] = {}
         for raw_name, value in config.items():
             name = str(raw_name).strip().lower()
-            if name in self.denied and not allow_denied:
+            if self.is_denied(name) and not allow_denied:
                 raise KnobError(
                     f"knob {name} is deny-listed for {self.engine} (unsafe or changes behaviour); "
                     f"pass --allow-unsafe to set it anyway"
@@ -188,6 +189,10 @@ class KnobSpace(Mapping[str, Knob]):
                 raise KnobError(f"unknown knob {name!r} for {self.engine}{hint}")
             out[name] = self[name].normalize(value)
         return out
+
+    def is_denied(self, name: str) -> bool:
+        """Whether ``name`` matches the deny-list (entries may end in ``*``)."""
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.denied)
 
     def subset(self, names: list[str]) -> KnobSpace:
         """Returns the space restricted to ``names`` (in that order)."""
