@@ -174,10 +174,12 @@ class MariaDBInstance(EngineInstance):
         with self.connect() as conn, conn.cursor() as cur:
             cur.execute(f"CREATE DATABASE IF NOT EXISTS `{name}`")
 
-    def load_csv(self, conn: Any, table: str, path: Path, delimiter: str = "|") -> None:
+    def load_csv(self, conn: Any, table: str, path: Path, delimiter: str = "|", header: bool = False) -> None:
+        """Bulk-loads a CSV file (``\\N`` = NULL) with LOAD DATA LOCAL INFILE."""
+        skip = " IGNORE 1 LINES" if header else ""
         with conn.cursor() as cur:
             cur.execute(
-                f"LOAD DATA LOCAL INFILE %s INTO TABLE {table} FIELDS TERMINATED BY %s OPTIONALLY ENCLOSED BY '\"'",
+                f"LOAD DATA LOCAL INFILE %s INTO TABLE {table} FIELDS TERMINATED BY %s OPTIONALLY ENCLOSED BY '\"'{skip}",
                 (str(path), delimiter),
             )
 

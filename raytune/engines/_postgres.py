@@ -132,8 +132,10 @@ class PostgresInstance(EngineInstance):
             if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
                 conn.execute(f'CREATE DATABASE "{name}"')
 
-    def load_csv(self, conn: Any, table: str, path: Path, delimiter: str = "|") -> None:
-        with conn.cursor() as cur, cur.copy(f"COPY {table} FROM STDIN (FORMAT csv, DELIMITER '{delimiter}')") as copy:
+    def load_csv(self, conn: Any, table: str, path: Path, delimiter: str = "|", header: bool = False) -> None:
+        """Bulk-loads a CSV file (``\\N`` = NULL) with COPY."""
+        options = f"FORMAT csv, DELIMITER '{delimiter}', NULL '\\N', HEADER {str(header).lower()}"
+        with conn.cursor() as cur, cur.copy(f"COPY {table} FROM STDIN ({options})") as copy:
             with open(path, "rb") as fh:
                 while chunk := fh.read(1 << 20):
                     copy.write(chunk)
