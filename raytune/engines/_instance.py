@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import signal
+import subprocess
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -77,6 +78,7 @@ class EngineInstance(abc.ABC):
 
     engine: ClassVar[str]
     dialect: ClassVar[str]  # sqlglot dialect of the server
+    server_binary: ClassVar[str]  # the server executable's name in ``bin_dir``
     stop_signal: ClassVar[int] = signal.SIGTERM
 
     def __init__(self, root: Path, *, bin_dir: Path | None = None, port: int | None = None) -> None:
@@ -88,6 +90,13 @@ class EngineInstance(abc.ABC):
         self._catalog: KnobSpace | None = None
         self._last_good: dict[str, str] = {}
         self.state = InstanceState.STOPPED if self.paths.data.exists() else InstanceState.NEW
+
+    @classmethod
+    def binary_version(cls, bin_dir: Path | None = None) -> str:
+        """The server binary's ``--version`` line, without starting anything."""
+        binary = cls._resolve_bin_dir(bin_dir) / cls.server_binary
+        proc = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30)
+        return (proc.stdout.strip() or proc.stderr.strip()).splitlines()[0]
 
     # ----- engine hooks -------------------------------------------------------------------------------------
     @classmethod
@@ -131,6 +140,35 @@ class EngineInstance(abc.ABC):
     @abc.abstractmethod
     def server_version(self) -> str:
         """The server's version string."""
+
+    # ----- SQL the workload and measurement layers need, per engine ---------------------------------------------
+    @abc.abstractmethod
+    def create_database(self, name: str) -> None:
+        """Creates database ``name`` if it does not exist."""
+
+    @abc.abstractmethod
+    def load_csv(self, conn: Any, table: str, path: Path, delimiter: str = "|", header: bool = False) -> None:
+        """Bulk-loads a CSV file into ``table`` (``\\N`` = NULL)."""
+
+    @abc.abstractmethod
+    def analyze_sql(self, table: str) -> str:
+        """The statement that gathers optimizer statistics of ``table``."""
+
+    @abc.abstractmethod
+    def statement_timeout_sql(self, seconds: float) -> str:
+        """The statement that limits each statement of a session to ``seconds``."""
+
+    @abc.abstractmethod
+    def explain_sql(self, query: str) -> str:
+        """The statement that returns ``query``'s plan as JSON."""
+
+    @abc.abstractmethod
+    def is_timeout_error(self, exc: Exception) -> bool:
+        """Whether a driver error means the statement timeout fired."""
+
+    @abc.abstractmethod
+    def metrics_snapshot(self, conn: Any, database: str) -> dict[str, object]:
+        """Internal counters right now, keyed ``<source>.<counter>``."""
 
     def _pre_start(self) -> None:
         """Prepares anything a start needs besides the data dir (e.g. a generated my.cnf)."""

@@ -45,6 +45,7 @@ class MariaDBInstance(EngineInstance):
     """A MariaDB server with its own data directory and generated my.cnf."""
 
     engine = "mariadb"
+    server_binary = "mariadbd"
     dialect = "mysql"
 
     @classmethod
@@ -191,6 +192,18 @@ class MariaDBInstance(EngineInstance):
 
     def explain_sql(self, query: str) -> str:
         return f"EXPLAIN FORMAT=JSON {query}"
+
+    def metrics_snapshot(self, conn: Any, database: str) -> dict[str, object]:
+        """Every numeric counter of SHOW GLOBAL STATUS."""
+        with conn.cursor() as cur:
+            cur.execute("SHOW GLOBAL STATUS")
+            out: dict[str, object] = {}
+            for name, value in cur.fetchall():
+                try:
+                    out[f"status.{name.lower()}"] = float(value)
+                except (TypeError, ValueError):
+                    continue
+        return out
 
     def is_timeout_error(self, exc: Exception) -> bool:
         return isinstance(exc, pymysql.err.OperationalError) and exc.args and exc.args[0] == 1969

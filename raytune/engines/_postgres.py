@@ -32,6 +32,7 @@ class PostgresInstance(EngineInstance):
     """A PostgreSQL server with its own data directory."""
 
     engine = "postgres"
+    server_binary = "postgres"
     dialect = "postgres"
     stop_signal = signal.SIGINT  # "fast" shutdown: abort sessions, checkpoint, exit
 
@@ -151,3 +152,37 @@ class PostgresInstance(EngineInstance):
 
     def is_timeout_error(self, exc: Exception) -> bool:
         return isinstance(exc, psycopg.errors.QueryCanceled)
+
+    def metrics_snapshot(self, conn: Any, database: str) -> dict[str, object]:
+        """Counters of pg_stat_database (this database), the background writer, the checkpointer and statio."""
+        out: dict[str, object] = {}
+        sources = {
+            "db": ("SELECT * FROM pg_stat_database WHERE datname = %s", (database,)),
+            "bgwriter": ("SELECT * FROM pg_stat_bgwriter", ()),
+            "checkpointer": ("SELECT * FROM pg_stat_checkpointer", ()),
+            "statio": (
+                "SELECT sum(heap_blks_read) AS heap_blks_read, sum(heap_blks_hit) AS heap_blks_hit, "
+                "sum(idx_blks_read) AS idx_blks_read, sum(idx_blks_hit) AS idx_blks_hit FROM pg_statio_user_tables",
+                (),
+            ),
+        }
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        for prefix, (sql, params) in sources.items():
+            cur = conn.execute(sql, params)
+            row = cur.fetchone()
+            if row is None:
+                continue
+            for col, value in zip((d.name for d in cur.description), row, strict=True):
+                out[f"{prefix}.{col}"] = _plain(value)
+        return out
+
+
+def _plain(value: object) -> object:
+    """Numbers as float/int (Decimal included); anything else as text."""
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, int | float) or value is None:
+        return value
+    return str(value)

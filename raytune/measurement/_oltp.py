@@ -1,0 +1,112 @@
+"""Measuring a transactional mix: a warm-up run, then a fixed-duration run sampled every second."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from raytune.errors import EngineError, KnobrayError
+from raytune.measurement._stats import percentile
+from raytune.measurement._steady import SteadyState, detect_steady_state
+
+if TYPE_CHECKING:
+    from raytune.engines import EngineInstance
+    from raytune.workloads import OltpWorkload, ProgressSample
+
+logger = logging.getLogger(__name__)
+
+
+class ClientFailedError(KnobrayError):
+    """The benchmark client exited with an error."""
+
+
+@dataclass(frozen=True)
+class OltpResult:
+    """Throughput (the objective), tail latencies and the per-second samples with their steady-state check."""
+
+    throughput_tps: float
+    p95_ms: float | None
+    p99_ms: float | None
+    samples_tps: tuple[float, ...]
+    steady: SteadyState
+    duration_s: int
+    warmup_s: int
+    clients: int
+
+
+def _run_client(
+    cmd: list[str], workload: OltpWorkload, timeout: float, on_sample: Callable[[ProgressSample], None] | None
+) -> tuple[str, list[ProgressSample]]:
+    samples: list[ProgressSample] = []
+    lines: list[str] = []
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL) as proc:
+        deadline = time.monotonic() + timeout
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            sample = workload.parse_progress(line)
+            if sample is not None:
+                samples.append(sample)
+                if on_sample:
+                    on_sample(sample)
+            if time.monotonic() > deadline:
+                proc.kill()
+                break
+        code = proc.wait()
+    output = "".join(lines)
+    if code != 0:
+        tail = [ln for ln in output.strip().splitlines() if ln.strip()][-1:] or ["no output"]
+        raise ClientFailedError(f"{cmd[0].rsplit('/', 1)[-1]} exited with {code}: {tail[0].strip()}")
+    return output, samples
+
+
+def run_oltp(
+    instance: EngineInstance,
+    workload: OltpWorkload,
+    *,
+    duration_s: int = 30,
+    warmup_s: int = 5,
+    clients: int = 4,
+    steady_window: int = 5,
+    on_sample: Callable[[ProgressSample], None] | None = None,
+) -> OltpResult:
+    """Runs ``workload`` for ``warmup_s`` (discarded), then ``duration_s`` seconds measured.
+
+    Raises:
+        ClientFailedError: The client failed (e.g. the server refused connections).
+        EngineError: The server died during the run.
+    """
+    with tempfile.TemporaryDirectory(prefix="knobray-oltp-") as tmp:
+        log_dir = Path(tmp)
+        (log_dir / "w").mkdir()
+        (log_dir / "m").mkdir()
+        try:
+            if warmup_s > 0:
+                _run_client(workload.run_command(instance, warmup_s, clients, log_dir / "w"), workload, warmup_s + 120, None)
+            output, samples = _run_client(
+                workload.run_command(instance, duration_s, clients, log_dir / "m"), workload, duration_s + 120, on_sample
+            )
+        except ClientFailedError:
+            if not instance.running:
+                raise EngineError(f"{instance.engine} server died during the {workload.name} run") from None
+            raise
+        latencies = workload.latencies_ms(output, log_dir / "m")
+    tps = [s.tps for s in samples]
+    if not tps:
+        raise ClientFailedError(f"{workload.name} printed no progress samples; check the client output")
+    return OltpResult(
+        throughput_tps=sum(tps) / len(tps),
+        p95_ms=percentile(latencies, 95),
+        p99_ms=percentile(latencies, 99),
+        samples_tps=tuple(tps),
+        steady=detect_steady_state(tps, window=steady_window),
+        duration_s=duration_s,
+        warmup_s=warmup_s,
+        clients=clients,
+    )

@@ -1,0 +1,8 @@
+"""One trial end to end (``python -m raytune.trial``): golden data, config application, measurement, record."""
+
+from __future__ import annotations
+
+from raytune.trial._golden import GoldenStore
+from raytune.trial._runner import MeasureSettings, TrialRunner, ensure_home, validate_config
+
+__all__ = ["GoldenStore", "MeasureSettings", "TrialRunner", "ensure_home", "validate_config"]

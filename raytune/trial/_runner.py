@@ -1,0 +1,216 @@
+"""One trial end to end: restore the golden data, apply a configuration, measure, record."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from raytune.engines import EngineInstance, create_instance
+from raytune.errors import ConfigRejectedError, EngineError, KnobError
+from raytune.hardware import Hardware, detect_hardware
+from raytune.knobs import KnobSpace, load_catalog, save_catalog
+from raytune.knobs._catalog import knobray_home
+from raytune.measurement import (
+    ClientFailedError,
+    QueryFailedError,
+    collect_plans,
+    delta,
+    run_olap,
+    run_oltp,
+    snapshot,
+)
+from raytune.records import Direction, TrialRecord
+from raytune.trial._golden import GoldenStore
+from raytune.workloads import OlapWorkload, OltpWorkload, Workload
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MeasureSettings:
+    """How a trial measures.
+
+    Attributes:
+        repeats: OLAP passes measured after the warm-up pass.
+        timeout_s: OLAP per-statement timeout; a timed-out query counts as this.
+        duration_s: OLTP measured seconds.
+        warmup_s: OLTP warm-up seconds (discarded).
+        clients: OLTP client connections.
+        plans: Whether to record EXPLAIN plans (OLAP).
+    """
+
+    repeats: int = 3
+    timeout_s: float = 60.0
+    duration_s: int = 30
+    warmup_s: int = 5
+    clients: int = 4
+    plans: bool = True
+
+
+def ensure_home() -> Path:
+    """Creates knobray's home (traversable by the server user) and returns it."""
+    home = knobray_home()
+    home.mkdir(parents=True, exist_ok=True)
+    if os.getuid() == 0:
+        os.chmod(home, 0o755)
+    return home
+
+
+def validate_config(engine: str, config: Mapping[str, object], *, allow_unsafe: bool = False) -> dict[str, Any]:
+    """Checks a configuration against the engine's knob catalog without touching any server.
+
+    Raises:
+        KnobError: Unknown knob, deny-listed knob, wrong type or value out of range.
+    """
+    return load_catalog(engine).validate(config, allow_denied=allow_unsafe)
+
+
+class TrialRunner:
+    """Runs trials of one workload on one instance that it owns (created under ``workdir``).
+
+    Before each trial the instance is healthy and, for workloads that write, restored from the golden copy.
+    A configuration that breaks the server yields a FAILED record; the instance is repaired before returning.
+    """
+
+    def __init__(
+        self,
+        engine: str,
+        workload: Workload,
+        *,
+        workdir: Path | None = None,
+        bin_dir: Path | None = None,
+        settings: MeasureSettings | None = None,
+        allow_unsafe: bool = False,
+        hardware: Hardware | None = None,
+    ) -> None:
+        workload.check(engine)
+        home = ensure_home()
+        self.engine = engine
+        self.workload = workload
+        self.bin_dir = bin_dir
+        self.settings = settings or MeasureSettings()
+        self.allow_unsafe = allow_unsafe
+        self.hardware = hardware or detect_hardware()
+        self.golden = GoldenStore(home / "golden")
+        self._owns_workdir = workdir is None
+        self.workdir = Path(workdir) if workdir else home / "instances" / uuid.uuid4().hex[:10]
+        self.instance: EngineInstance = create_instance(engine, self.workdir, bin_dir=bin_dir)
+        self._golden_data: Path | None = None
+        self._pristine = False
+        self._catalog: KnobSpace | None = None
+        self._version = ""
+
+    # ----- lifecycle ------------------------------------------------------------------------------------------
+    def prepare(self) -> float:
+        """Builds (or reuses) the golden data and brings up a fresh clone; returns the seconds it took."""
+        t0 = time.perf_counter()
+        if self._golden_data is None:
+            self._golden_data = self.golden.ensure(self.engine, self.workload, self.bin_dir)
+        self.instance.clone_from(self._golden_data)
+        self.instance.start()
+        if self._catalog is None:
+            self._catalog = self.instance.catalog()
+            self._version = self.instance.server_version()
+            save_catalog(self._catalog, self._version)
+        self._pristine = True
+        return time.perf_counter() - t0
+
+    def close(self) -> None:
+        """Stops the server; deletes the instance directory if the runner created it."""
+        self.instance.stop()
+        if self._owns_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> TrialRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----- trials ---------------------------------------------------------------------------------------------
+    def run(self, config: Mapping[str, object], *, trial_id: str | None = None,
+            on_progress: Callable[[str], None] | None = None) -> TrialRecord:
+        """Measures ``config`` (knob -> value, units allowed) and returns its record.
+
+        Raises:
+            KnobError: The configuration is invalid (nothing was touched).
+        """
+        t_start = time.perf_counter()
+        record = TrialRecord(engine=self.engine, workload=self.workload.describe(), config=dict(config),
+                             hardware=self.hardware.to_dict())
+        if trial_id:
+            record.trial_id = trial_id
+        is_olap = isinstance(self.workload, OlapWorkload)
+        record.objective_name = "total_latency_s" if is_olap else "throughput_tps"
+        record.direction = Direction.MINIMIZE if is_olap else Direction.MAXIMIZE
+        native = validate_config(self.engine, config, allow_unsafe=self.allow_unsafe)
+
+        prepare_s = 0.0
+        if not self._pristine or self.workload.writes or not self.instance.running:
+            prepare_s = self.prepare()
+        else:
+            self.instance.ensure_healthy()
+        record.engine_version = self._version
+        record.timings["prepare_s"] = prepare_s
+        try:
+            result = self.instance.apply(native)
+        except ConfigRejectedError as exc:
+            record.timings["total_s"] = time.perf_counter() - t_start
+            return record.fail(str(exc), exc.log_tail)
+        record.applied = result.applied
+        record.timings.update(apply_s=result.apply_s, restart_s=result.restart_s)
+        self._pristine = not self.workload.writes
+        try:
+            self._measure(record, on_progress)
+        except (EngineError, QueryFailedError, ClientFailedError) as exc:
+            record.fail(str(exc), self.instance.log_tail())
+            self._repair()
+        record.timings["total_s"] = time.perf_counter() - t_start
+        return record
+
+    def _measure(self, record: TrialRecord, on_progress: Callable[[str], None] | None) -> None:
+        db = self.workload.database
+        before = snapshot(self.instance, db)
+        t0 = time.perf_counter()
+        s = self.settings
+        if isinstance(self.workload, OlapWorkload):
+            queries = self.workload.queries()
+            olap = run_olap(self.instance, db, queries, repeats=s.repeats, timeout_s=s.timeout_s, on_query=on_progress)
+            record.objective = olap.total_s
+            record.per_query = olap.per_query()
+            record.summary = {"total_latency_s": olap.total_s, "mean_latency_s": olap.mean_s,
+                              "p95_latency_s": olap.p95_s, "timed_out": list(olap.timed_out),
+                              "repeats": olap.repeats, "timeout_s": olap.timeout_s}
+        elif isinstance(self.workload, OltpWorkload):
+            oltp = run_oltp(self.instance, self.workload, duration_s=s.duration_s, warmup_s=s.warmup_s,
+                            clients=s.clients, on_sample=(lambda x: on_progress(f"{x.tps:.0f} tps")) if on_progress else None)
+            record.objective = oltp.throughput_tps
+            steady = oltp.steady
+            record.oltp = {"throughput_tps": oltp.throughput_tps, "p95_ms": oltp.p95_ms, "p99_ms": oltp.p99_ms,
+                           "samples_tps": list(oltp.samples_tps), "duration_s": oltp.duration_s,
+                           "warmup_s": oltp.warmup_s, "clients": oltp.clients,
+                           "steady": {"stable": steady.stable, "first_stable_index": steady.first_stable_index,
+                                      "window_mean": steady.window_mean, "window_sd": steady.window_sd,
+                                      "window": steady.window}}
+            record.summary = {"throughput_tps": oltp.throughput_tps, "p95_ms": oltp.p95_ms, "p99_ms": oltp.p99_ms,
+                              "steady": steady.stable}
+        record.timings["run_s"] = time.perf_counter() - t0
+        record.metrics = delta(before, snapshot(self.instance, db))
+        if s.plans and isinstance(self.workload, OlapWorkload):
+            record.plans = collect_plans(self.instance, db, self.workload.queries())
+
+    def _repair(self) -> None:
+        """Brings the instance back after a failed run; falls back to a fresh clone of the golden data."""
+        try:
+            self.instance.ensure_healthy()
+        except EngineError:
+            logger.warning("instance did not recover in place; restoring it from the golden copy")
+            self.prepare()
+        self._pristine = False
