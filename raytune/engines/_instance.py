@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from raytune.engines._ports import free_port
-from raytune.engines._process import ServerProcess, tail
+from raytune.engines._process import ServerProcess
 from raytune.engines._sysuser import ServiceUser, check_reachable, service_user
 from raytune.errors import ConfigRejectedError, EngineError, KnobError
 from raytune.knobs import ApplyCost, Knob, KnobSpace, KnobType, KnobValue
@@ -80,6 +80,7 @@ class EngineInstance(abc.ABC):
     dialect: ClassVar[str]  # sqlglot dialect of the server
     server_binary: ClassVar[str]  # the server executable's name in ``bin_dir``
     stop_signal: ClassVar[int] = signal.SIGTERM
+    reload_is_async: ClassVar[bool] = False  # whether reloaded values appear only after a moment
 
     def __init__(self, root: Path, *, bin_dir: Path | None = None, port: int | None = None) -> None:
         self.paths = InstancePaths(Path(root).resolve())
@@ -89,6 +90,7 @@ class EngineInstance(abc.ABC):
         self._process: ServerProcess | None = None
         self._catalog: KnobSpace | None = None
         self._last_good: dict[str, str] = {}
+        self._log_offset = 0
         self.state = InstanceState.STOPPED if self.paths.data.exists() else InstanceState.NEW
 
     @classmethod
@@ -216,6 +218,7 @@ class EngineInstance(abc.ABC):
         if self.running:
             return
         self._pre_start()
+        self._log_offset = self.paths.log.stat().st_size if self.paths.log.exists() else 0
         self._process = ServerProcess(self._server_command(), self.user, self.paths.log, self._server_env())
         self._process.start()
         self._wait_ready(timeout)
@@ -308,12 +311,23 @@ class EngineInstance(abc.ABC):
         self.stop()
 
     def last_log_line(self) -> str:
-        lines = [ln for ln in tail(self.paths.log, 40).splitlines() if ln.strip()]
-        errors = [ln for ln in lines if any(w in ln for w in ("FATAL", "ERROR", "PANIC", "[ERROR]"))]
-        return (errors or lines or ["(empty log)"])[-1].strip()
+        """The first error the server logged since its last start (else its last line)."""
+        lines = [ln for ln in self.log_since_start().splitlines() if ln.strip()]
+        errors = [ln for ln in lines if any(w in ln for w in ("FATAL", "PANIC", "[ERROR]", "ERROR:"))]
+        return (errors[:1] or lines[-1:] or ["(empty log)"])[0].strip()
+
+    def log_since_start(self, limit: int = 65536) -> str:
+        """What the server logged since it was last started (at most ``limit`` bytes, the latest)."""
+        try:
+            with open(self.paths.log, "rb") as fh:
+                fh.seek(max(self._log_offset, fh.seek(0, os.SEEK_END) - limit))
+                return fh.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
 
     def log_tail(self, lines: int = 20) -> str:
-        return tail(self.paths.log, lines)
+        """The last ``lines`` lines the server logged since its last start."""
+        return "\n".join(self.log_since_start().splitlines()[-lines:])
 
     # ----- knobs and configurations -------------------------------------------------------------------------
     def catalog(self) -> KnobSpace:
@@ -364,7 +378,7 @@ class EngineInstance(abc.ABC):
                     # Knobs dropped from the config return to their defaults.
                     reset = {k: _default_text(catalog[k]) for k in changed if k not in rendered}
                     self._reload(conn, {**reset, **{k: rendered[k] for k in changed if k in rendered}})
-            applied = self._check_read_back(rendered, catalog)
+            applied = self._check_read_back(rendered, catalog, wait=self.reload_is_async and not needs_restart)
         except (EngineError, KnobError, OSError) as exc:
             log = self.log_tail()
             reason = str(exc)
@@ -386,8 +400,8 @@ class EngineInstance(abc.ABC):
         self._last_good = previous
         self._recover()
 
-    def _check_read_back(self, rendered: Mapping[str, str], catalog: KnobSpace) -> dict[str, str]:
-        deadline = time.monotonic() + 2.0
+    def _check_read_back(self, rendered: Mapping[str, str], catalog: KnobSpace, wait: bool) -> dict[str, str]:
+        deadline = time.monotonic() + (2.0 if wait else 0.0)
         while True:
             with self.connect() as conn:
                 actual = self._read_values(conn, list(rendered))

@@ -35,6 +35,7 @@ class PostgresInstance(EngineInstance):
     server_binary = "postgres"
     dialect = "postgres"
     stop_signal = signal.SIGINT  # "fast" shutdown: abort sessions, checkpoint, exit
+    reload_is_async = True  # pg_reload_conf() signals the postmaster; backends pick the file up shortly after
 
     @classmethod
     def _resolve_bin_dir(cls, bin_dir: Path | None) -> Path:
