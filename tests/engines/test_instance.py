@@ -1,0 +1,168 @@
+"""Real PostgreSQL and MariaDB servers: lifecycle, applying configs, crash recovery."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from raytune.engines import EngineInstance, create_instance
+from raytune.errors import ConfigRejectedError, EngineError, KnobError
+
+pytestmark = pytest.mark.slow
+
+# A knob each engine reloads, one it must restart for, with a value and its read-back in native units.
+RELOAD = {"postgres": ("work_mem", 65536, "65536"), "mariadb": ("sort_buffer_size", 4194304, "4194304")}
+RESTART = {"postgres": ("shared_buffers", 32768, "32768"), "mariadb": ("innodb_log_buffer_size", 33554432, "33554432")}
+# Configurations each server rejects at start-up or at SET time.
+CRASHING = {
+    "postgres": [
+        {"huge_pages": "on", "shared_buffers": 4194304},  # no huge pages reserved here: cannot map memory
+        {"shared_preload_libraries": "no_such_library"},  # FATAL: could not access file
+        {"max_connections": 10, "superuser_reserved_connections": 20},  # FATAL: reserved >= max
+    ],
+    "mariadb": [
+        {"innodb_page_size": 4096},  # data files use 16k pages: InnoDB refuses, server aborts
+        {"innodb_log_group_home_dir": "/nonexistent"},  # redo log not found: aborts
+        {"tmpdir": "/nonexistent"},  # cannot create temporary files: aborts
+        {"innodb_buffer_pool_size": 10**15},  # cannot map the buffer pool
+    ],
+}
+
+
+def _select_one(instance: EngineInstance) -> int:
+    with instance.connect() as conn:
+        cur = conn.cursor()
+        cur.execute("SELECT 1")
+        return int(cur.fetchone()[0])
+
+
+def test_server_is_private_and_unprivileged(engine_instance: EngineInstance) -> None:
+    inst = engine_instance
+    knob = "listen_addresses" if inst.engine == "postgres" else "bind_address"
+    with inst.connect() as conn:
+        cur = conn.cursor()
+        cur.execute("SHOW listen_addresses" if inst.engine == "postgres" else "SELECT @@bind_address")
+        assert cur.fetchone()[0] == "127.0.0.1", knob
+    pid = inst._process.pid  # noqa: SLF001 - checking the real process's owner
+    uid = os.stat(f"/proc/{pid}").st_uid
+    if os.getuid() == 0:
+        assert uid != 0, "servers must not run as root"
+    assert uid == inst.user.uid
+
+
+def test_introspection_lists_every_knob(engine_instance: EngineInstance) -> None:
+    catalog = engine_instance.catalog()
+    assert len(catalog) > 300
+    assert RELOAD[engine_instance.engine][0] in catalog and RESTART[engine_instance.engine][0] in catalog
+
+
+def test_reload_knob_applied_without_restart(engine_instance: EngineInstance) -> None:
+    name, value, expected = RELOAD[engine_instance.engine]
+    pid = engine_instance._process.pid  # noqa: SLF001
+    result = engine_instance.apply({name: value})
+    assert not result.restarted and result.restart_s == 0
+    assert result.applied == {name: expected}
+    assert engine_instance._process.pid == pid  # noqa: SLF001 - same server process
+    assert f"{name}" in engine_instance.config_path.read_text()  # durable
+
+
+def test_restart_knob_applied_with_restart_and_survives_restarts(engine_instance: EngineInstance) -> None:
+    name, value, expected = RESTART[engine_instance.engine]
+    result = engine_instance.apply({name: value})
+    assert result.restarted and result.restart_s > 0
+    assert result.applied == {name: expected}
+    engine_instance.restart()
+    with engine_instance.connect() as conn:
+        assert engine_instance._read_values(conn, [name]) == {name: expected}  # noqa: SLF001
+
+
+def test_dropped_knob_returns_to_default(engine_instance: EngineInstance) -> None:
+    name, value, _ = RELOAD[engine_instance.engine]
+    engine_instance.apply({name: value})
+    engine_instance.apply({})
+    default = engine_instance.catalog()[name].default
+    with engine_instance.connect() as conn:
+        assert float(engine_instance._read_values(conn, [name])[name]) == float(default)  # noqa: SLF001
+
+
+def test_crashing_configs_are_rejected_and_the_instance_recovers(engine_instance: EngineInstance) -> None:
+    inst = engine_instance
+    name, value, expected = RELOAD[inst.engine]
+    inst.apply({name: value})
+    for config in CRASHING[inst.engine]:
+        with pytest.raises(ConfigRejectedError) as err:
+            inst.apply(config)
+        assert "rejected" in str(err.value) and "\n" not in str(err.value)
+        assert _select_one(inst) == 1
+        assert inst.current_config() == {name: expected}  # last good config restored, nothing half-applied
+        with inst.connect() as conn:
+            assert inst._read_values(conn, [name]) == {name: expected}  # noqa: SLF001
+    # The next trial on the same instance succeeds.
+    restart_name, restart_value, restart_expected = RESTART[inst.engine]
+    assert inst.apply({restart_name: restart_value}).applied == {restart_name: restart_expected}
+
+
+def test_failed_start_reports_the_server_error(engine_instance: EngineInstance) -> None:
+    config = CRASHING[engine_instance.engine][1]
+    with pytest.raises(ConfigRejectedError) as err:
+        engine_instance.apply(config)
+    assert "exited" in str(err.value)
+    assert err.value.log_tail  # the server log's tail travels with the error
+
+
+def test_killed_server_is_restarted_with_its_last_good_config(engine_instance: EngineInstance) -> None:
+    name, value, expected = RELOAD[engine_instance.engine]
+    engine_instance.apply({name: value})
+    engine_instance.kill()  # SIGKILL, as a crash would
+    engine_instance.ensure_healthy()
+    assert _select_one(engine_instance) == 1
+    with engine_instance.connect() as conn:
+        assert engine_instance._read_values(conn, [name]) == {name: expected}  # noqa: SLF001
+
+
+def test_unknown_or_fixed_knob_touches_nothing(engine_instance: EngineInstance) -> None:
+    before = engine_instance.current_config()
+    with pytest.raises(KnobError, match="unknown knob"):
+        engine_instance.apply({"no_such_knob": 1})
+    fixed = "block_size" if engine_instance.engine == "postgres" else "protocol_version"
+    with pytest.raises(KnobError):
+        engine_instance.apply({fixed: 1})
+    assert engine_instance.current_config() == before
+
+
+def test_clone_from_golden_resets_data_and_config(engine_instance: EngineInstance, workdir: Path) -> None:
+    inst = engine_instance
+    inst.create_database("knobray")
+    with inst.connect("knobray") as conn:
+        cur = conn.cursor()
+        cur.execute("CREATE TABLE golden_marker (x INT)")
+    name, value, _ = RESTART[inst.engine]
+    inst.apply({name: value})
+    inst.stop()
+    clone = create_instance(inst.engine, workdir / "clone")
+    clone.clone_from(inst.paths.data)
+    clone.start()
+    try:
+        assert clone.current_config() == {}
+        with clone.connect("knobray") as conn:
+            cur = conn.cursor()
+            cur.execute("SELECT count(*) FROM golden_marker")
+            assert cur.fetchone()[0] == 0
+            assert clone._read_values(conn, [name])[name] != str(value)  # noqa: SLF001 - defaults again
+    finally:
+        clone.destroy()
+        inst.start()
+
+
+@pytest.mark.parametrize("engine", ["postgres", "mariadb"])
+def test_missing_binaries_fail_clearly(engine: str, workdir: Path) -> None:
+    with pytest.raises(EngineError, match="--bin-dir") as err:
+        create_instance(engine, workdir, bin_dir=Path("/nonexistent/bin"))
+    assert "\n" not in str(err.value)
+
+
+def test_unknown_engine(workdir: Path) -> None:
+    with pytest.raises(EngineError, match="unknown engine 'oracle'; use one of: postgres, mariadb"):
+        create_instance("oracle", workdir)
