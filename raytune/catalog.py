@@ -36,7 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m raytune.catalog", description=__doc__.splitlines()[0])
     parser.add_argument("--engine", required=True, choices=["postgres", "mariadb"])
     parser.add_argument("--out", type=Path, help="output JSON (default: the per-version cache)")
-    parser.add_argument("--bin-dir", type=Path, help="server bin directory (default: the engine's default install)")
+    parser.add_argument(
+        "--bin-dir", type=Path, help="server bin directory (default: the engine's default install)"
+    )
     args = parser.parse_args(argv)
     try:
         path = write_catalog(args.engine, args.out, args.bin_dir)

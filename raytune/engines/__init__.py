@@ -25,7 +25,9 @@ def engine_class(name: str) -> type[EngineInstance]:
         raise EngineError(f"unknown engine {name!r}; use one of: {', '.join(ENGINES)}") from None
 
 
-def create_instance(engine: str, root: Path, *, bin_dir: Path | None = None, port: int | None = None) -> EngineInstance:
+def create_instance(
+    engine: str, root: Path, *, bin_dir: Path | None = None, port: int | None = None
+) -> EngineInstance:
     """A new (not yet started) instance of ``engine`` rooted at ``root``."""
     return engine_class(engine)(root, bin_dir=bin_dir, port=port)
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import abc
 import enum
+import hashlib
 import logging
 import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,7 +33,7 @@ logger = logging.getLogger(__name__)
 READY_TIMEOUT_S = 60.0
 
 
-class InstanceState(str, enum.Enum):
+class InstanceState(enum.StrEnum):
     NEW = "new"
     STOPPED = "stopped"
     RUNNING = "running"
@@ -65,7 +67,9 @@ class InstancePaths:
 
     def __post_init__(self) -> None:
         self.data = self.root / "data"
-        self.run = self.root / "run"
+        # Unix socket paths are limited to 107 bytes: sockets live in a short per-instance dir under /tmp.
+        digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:12]
+        self.run = Path(tempfile.gettempdir()) / f"knobray-{os.getuid()}" / digest
         self.log = self.root / "server.log"
 
 
@@ -172,9 +176,6 @@ class EngineInstance(abc.ABC):
     def metrics_snapshot(self, conn: Any, database: str) -> dict[str, object]:
         """Internal counters right now, keyed ``<source>.<counter>``."""
 
-    def _pre_start(self) -> None:
-        """Prepares anything a start needs besides the data dir (e.g. a generated my.cnf)."""
-
     # ----- lifecycle ----------------------------------------------------------------------------------------
     def init(self) -> None:
         """Creates the instance's directories and an empty database cluster."""
@@ -189,6 +190,8 @@ class EngineInstance(abc.ABC):
         self.paths.root.mkdir(parents=True, exist_ok=True)
         os.chmod(self.paths.root, 0o755)
         check_reachable(self.user, self.paths.root)
+        self.paths.run.parent.mkdir(exist_ok=True)
+        os.chmod(self.paths.run.parent, 0o755)
         self.paths.run.mkdir(exist_ok=True)
         self.paths.log.touch()
         for p in (self.paths.root, self.paths.run, self.paths.log):
@@ -217,7 +220,6 @@ class EngineInstance(abc.ABC):
             self.init()
         if self.running:
             return
-        self._pre_start()
         self._log_offset = self.paths.log.stat().st_size if self.paths.log.exists() else 0
         self._process = ServerProcess(self._server_command(), self.user, self.paths.log, self._server_env())
         self._process.start()
@@ -238,7 +240,9 @@ class EngineInstance(abc.ABC):
             if not self._process.alive():
                 code = self._process.exit_code()
                 self._process = None
-                raise EngineError(f"{self.engine} server exited with code {code} during start-up: {self.last_log_line()}")
+                raise EngineError(
+                    f"{self.engine} server exited with code {code} during start-up: {self.last_log_line()}"
+                )
             try:
                 with self.connect() as conn:
                     conn.cursor().execute("SELECT 1")
@@ -248,7 +252,9 @@ class EngineInstance(abc.ABC):
                 time.sleep(0.05)
         self._process.kill()
         self._process = None
-        raise EngineError(f"{self.engine} server did not answer within {timeout:.0f}s ({last_error}); see {self.paths.log}")
+        raise EngineError(
+            f"{self.engine} server did not answer within {timeout:.0f}s ({last_error}); see {self.paths.log}"
+        )
 
     @property
     def running(self) -> bool:
@@ -282,7 +288,9 @@ class EngineInstance(abc.ABC):
                     conn.cursor().execute("SELECT 1")
                 return
             except Exception:  # noqa: BLE001
-                logger.warning("%s instance on port %d stopped answering; restarting it", self.engine, self.port)
+                logger.warning(
+                    "%s instance on port %d stopped answering; restarting it", self.engine, self.port
+                )
         self._recover()
 
     def _recover(self) -> None:
@@ -302,6 +310,7 @@ class EngineInstance(abc.ABC):
         """Stops the server and deletes the instance's directory."""
         self.stop()
         shutil.rmtree(self.paths.root, ignore_errors=True)
+        shutil.rmtree(self.paths.run, ignore_errors=True)
         self.state = InstanceState.NEW
 
     def __enter__(self) -> EngineInstance:
@@ -357,7 +366,9 @@ class EngineInstance(abc.ABC):
         rendered: dict[str, str] = {}
         for name, value in config.items():
             if name not in catalog:
-                raise KnobError(f"unknown knob {name!r} for {self.engine} {self.server_version()}; check the spelling")
+                raise KnobError(
+                    f"unknown knob {name!r} for {self.engine} {self.server_version()}; check the spelling"
+                )
             knob = catalog[name]
             if knob.cost is ApplyCost.FIXED:
                 raise KnobError(f"knob {name} cannot be changed on {self.engine}; remove it from the config")
@@ -378,7 +389,9 @@ class EngineInstance(abc.ABC):
                     # Knobs dropped from the config return to their defaults.
                     reset = {k: _default_text(catalog[k]) for k in changed if k not in rendered}
                     self._reload(conn, {**reset, **{k: rendered[k] for k in changed if k in rendered}})
-            applied = self._check_read_back(rendered, catalog, wait=self.reload_is_async and not needs_restart)
+            applied = self._check_read_back(
+                rendered, catalog, wait=self.reload_is_async and not needs_restart
+            )
         except (EngineError, KnobError, OSError) as exc:
             log = self.log_tail()
             reason = str(exc)
@@ -387,7 +400,9 @@ class EngineInstance(abc.ABC):
         except Exception as exc:  # a driver error during reload or read-back
             log = self.log_tail()
             self._restore(previous)
-            raise ConfigRejectedError(f"{self.engine} rejected the configuration: {type(exc).__name__}: {exc}", log) from exc
+            raise ConfigRejectedError(
+                f"{self.engine} rejected the configuration: {type(exc).__name__}: {exc}", log
+            ) from exc
         self._last_good = rendered
         return ApplyResult(applied, needs_restart, time.perf_counter() - t0 - restart_s, restart_s)
 

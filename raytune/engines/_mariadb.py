@@ -27,15 +27,28 @@ _TYPES = {
 }
 # Sizes in bytes; MariaDB reports no units, so they are recognised by name.
 _BYTES = re.compile(r"(_size|_buffer_size|_cache_size|_capacity_bytes|query_cache_limit|max_allowed_packet)$")
-_COUNTS = {"thread_cache_size", "host_cache_size", "innodb_purge_batch_size", "metadata_locks_cache_size",
-           "innodb_page_size", "binlog_commit_wait_count", "innodb_undo_log_truncate_size"}
+_COUNTS = {
+    "thread_cache_size",
+    "host_cache_size",
+    "innodb_purge_batch_size",
+    "metadata_locks_cache_size",
+    "innodb_page_size",
+    "binlog_commit_wait_count",
+    "innodb_undo_log_truncate_size",
+}
 # Read-only facts about the build or the host, not options: they cannot be set at all.
-_FIXED = re.compile(r"^(have_.*|version_.*|innodb_version|protocol_version|license|hostname|system_time_zone|lower_case_file_system|in_predicate_conversion_threshold_unused)$")
+_FIXED = re.compile(
+    r"^(have_.*|version_.*|innodb_version|protocol_version|license|hostname|system_time_zone|lower_case_file_system|in_predicate_conversion_threshold_unused)$"
+)
 _PINNED = {"port", "bind_address", "socket", "datadir", "pid_file", "log_error", "basedir"}
 
 
 def _find(bin_dir: Path | None, name: str) -> Path | None:
-    dirs = [bin_dir, bin_dir.parent / "sbin", bin_dir.parent / "bin"] if bin_dir else [Path("/usr/sbin"), Path("/usr/bin")]
+    dirs = (
+        [bin_dir, bin_dir.parent / "sbin", bin_dir.parent / "bin"]
+        if bin_dir
+        else [Path("/usr/sbin"), Path("/usr/bin")]
+    )
     for d in dirs:
         if d and (d / name).exists():
             return d / name
@@ -55,7 +68,9 @@ class MariaDBInstance(EngineInstance):
         server = _find(bin_dir, "mariadbd")
         if server is None:
             where = bin_dir or "/usr/sbin"
-            raise EngineError(f"no mariadbd in {where}; install Debian's mariadb-server (make install) or pass --bin-dir")
+            raise EngineError(
+                f"no mariadbd in {where}; install Debian's mariadb-server (make install) or pass --bin-dir"
+            )
         return server.parent
 
     @property
@@ -65,15 +80,25 @@ class MariaDBInstance(EngineInstance):
     def _init_data(self) -> None:
         tool = _find(None if self.bin_dir == Path("/usr/sbin") else self.bin_dir, "mariadb-install-db")
         if tool is None:
-            raise EngineError("no mariadb-install-db found; install Debian's mariadb-server or pass --bin-dir")
+            raise EngineError(
+                "no mariadb-install-db found; install Debian's mariadb-server or pass --bin-dir"
+            )
         try:
             run_as(
                 self.user,
-                [str(tool), "--no-defaults", f"--datadir={self.paths.data}", "--auth-root-authentication-method=normal",
-                 "--skip-test-db", "--skip-name-resolve"],
+                [
+                    str(tool),
+                    "--no-defaults",
+                    f"--datadir={self.paths.data}",
+                    "--auth-root-authentication-method=normal",
+                    "--skip-test-db",
+                    "--skip-name-resolve",
+                ],
             )
         except subprocess.CalledProcessError as exc:
-            raise EngineError(f"mariadb-install-db failed: {(exc.output or '').strip().splitlines()[-1:]}") from exc
+            raise EngineError(
+                f"mariadb-install-db failed: {(exc.output or '').strip().splitlines()[-1:]}"
+            ) from exc
 
     @property
     def config_path(self) -> Path:
@@ -139,7 +164,11 @@ class MariaDBInstance(EngineInstance):
                     choices=tuple(enums.split(",")) if kind is KnobType.ENUM and enums else (),
                     unit=unit,
                     step=step,
-                    cost=ApplyCost.FIXED if _FIXED.match(name) else ApplyCost.RESTART if read_only == "YES" else ApplyCost.RELOAD,
+                    cost=ApplyCost.FIXED
+                    if _FIXED.match(name)
+                    else ApplyCost.RESTART
+                    if read_only == "YES"
+                    else ApplyCost.RELOAD,
                     description=comment or "",
                 )
             )

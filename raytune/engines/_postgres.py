@@ -16,7 +16,13 @@ from raytune.errors import EngineError
 from raytune.knobs import ApplyCost, Knob, KnobSpace, KnobType
 
 SUPERUSER = "knobray"
-_TYPES = {"bool": KnobType.BOOL, "integer": KnobType.INTEGER, "real": KnobType.REAL, "enum": KnobType.ENUM, "string": KnobType.STRING}
+_TYPES = {
+    "bool": KnobType.BOOL,
+    "integer": KnobType.INTEGER,
+    "real": KnobType.REAL,
+    "enum": KnobType.ENUM,
+    "string": KnobType.STRING,
+}
 # Knobs the instance sets on the command line to stay private to this machine; never tunable.
 _PINNED = ("port", "listen_addresses", "unix_socket_directories", "logging_collector", "data_directory")
 
@@ -44,18 +50,33 @@ class PostgresInstance(EngineInstance):
     def _resolve_bin_dir(cls, bin_dir: Path | None) -> Path:
         path = Path(bin_dir) if bin_dir else embedded_bin_dir()
         if not (path / "postgres").exists():
-            raise EngineError(f"no PostgreSQL server binary in {path}; pass --bin-dir pointing at PostgreSQL's bin directory")
+            raise EngineError(
+                f"no PostgreSQL server binary in {path}; pass --bin-dir pointing at PostgreSQL's bin directory"
+            )
         return path
 
     def _init_data(self) -> None:
         try:
             run_as(
                 self.user,
-                [str(self.bin_dir / "initdb"), "-D", str(self.paths.data), "-U", SUPERUSER, "--auth=trust",
-                 "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"],
+                [
+                    str(self.bin_dir / "initdb"),
+                    "-D",
+                    str(self.paths.data),
+                    "-U",
+                    SUPERUSER,
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                    "--no-sync",
+                    "--no-instructions",
+                ],
             )
         except subprocess.CalledProcessError as exc:
-            raise EngineError(f"initdb failed: {exc.output.strip().splitlines()[-1] if exc.output else exc}") from exc
+            raise EngineError(
+                f"initdb failed: {exc.output.strip().splitlines()[-1] if exc.output else exc}"
+            ) from exc
 
     def _server_command(self) -> list[str]:
         settings = {
@@ -100,7 +121,13 @@ class PostgresInstance(EngineInstance):
             if name in _PINNED:
                 continue
             kind = _TYPES[vartype]
-            cost = ApplyCost.FIXED if context == "internal" else ApplyCost.RESTART if context == "postmaster" else ApplyCost.RELOAD
+            cost = (
+                ApplyCost.FIXED
+                if context == "internal"
+                else ApplyCost.RESTART
+                if context == "postmaster"
+                else ApplyCost.RELOAD
+            )
             numeric = kind in (KnobType.INTEGER, KnobType.REAL)
             default: Any = boot
             if numeric and boot not in (None, ""):

@@ -28,7 +28,9 @@ def tail(path: Path, lines: int = 20) -> str:
     return "\n".join(data.splitlines()[-lines:])
 
 
-def run_as(user: ServiceUser, cmd: Sequence[str], *, env: dict[str, str] | None = None, timeout: float = 300) -> str:
+def run_as(
+    user: ServiceUser, cmd: Sequence[str], *, env: dict[str, str] | None = None, timeout: float = 300
+) -> str:
     """Runs a short command as ``user``; returns its combined output.
 
     Raises:
@@ -54,7 +56,9 @@ def run_as(user: ServiceUser, cmd: Sequence[str], *, env: dict[str, str] | None 
 class ServerProcess:
     """One running server: started as the service user, in its own session, output appended to ``log_path``."""
 
-    def __init__(self, cmd: Sequence[str], user: ServiceUser, log_path: Path, env: dict[str, str] | None = None):
+    def __init__(
+        self, cmd: Sequence[str], user: ServiceUser, log_path: Path, env: dict[str, str] | None = None
+    ):
         self.cmd = list(cmd)
         self.user = user
         self.log_path = log_path
@@ -66,7 +70,11 @@ class ServerProcess:
         return self._proc.pid if self._proc else None
 
     def start(self) -> None:
-        kwargs = {} if self.user.is_current else {"user": self.user.uid, "group": self.user.gid, "extra_groups": []}
+        kwargs = (
+            {}
+            if self.user.is_current
+            else {"user": self.user.uid, "group": self.user.gid, "extra_groups": []}
+        )
         with open(self.log_path, "ab") as log:
             self._proc = subprocess.Popen(
                 self.cmd,
@@ -95,7 +103,9 @@ class ServerProcess:
                 self._proc.send_signal(sig)
                 self._proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                logger.warning("server pid %s ignored signal %s for %.0fs; killing it", self._proc.pid, sig, timeout)
+                logger.warning(
+                    "server pid %s ignored signal %s for %.0fs; killing it", self._proc.pid, sig, timeout
+                )
             except ProcessLookupError:
                 pass
         self._kill_group()

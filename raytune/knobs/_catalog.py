@@ -11,8 +11,8 @@
 from __future__ import annotations
 
 import json
-import math
 import logging
+import math
 import os
 import re
 from dataclasses import replace
@@ -72,7 +72,11 @@ def save_catalog(space: KnobSpace, version: str, path: Path | None = None) -> Pa
     if path is None:
         path = knobray_home() / "catalog" / f"{space.engine}-{_slug(version)}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"engine": space.engine, "version": version, "knobs": {k.name: _knob_to_json(k) for k in space.knobs}}
+    doc = {
+        "engine": space.engine,
+        "version": version,
+        "knobs": {k.name: _knob_to_json(k) for k in space.knobs},
+    }
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(doc, indent=1, sort_keys=True))
     os.replace(tmp, path)
@@ -85,7 +89,9 @@ def load_catalog(engine: str, path: Path | None = None) -> KnobSpace:
     The returned space carries the engine's deny-list.
     """
     if path is None:
-        cached = sorted((knobray_home() / "catalog").glob(f"{engine}-*.json"), key=lambda p: p.stat().st_mtime)
+        cached = sorted(
+            (knobray_home() / "catalog").glob(f"{engine}-*.json"), key=lambda p: p.stat().st_mtime
+        )
         path = cached[-1] if cached else DATA_DIR / f"{engine}-catalog.json"
     if not path.exists():
         raise KnobError(f"no knob catalog for engine {engine!r} at {path}; use postgres or mariadb")
@@ -118,12 +124,16 @@ def load_knob_file(path: Path) -> dict[str, dict[str, Any]]:
     except FileNotFoundError:
         raise KnobError(f"knob file {path} does not exist; pass an existing JSON knob file") from None
     except json.JSONDecodeError as exc:
-        raise KnobError(f"knob file {path} is not valid JSON ({exc.msg} at line {exc.lineno}); fix the file") from None
+        raise KnobError(
+            f"knob file {path} is not valid JSON ({exc.msg} at line {exc.lineno}); fix the file"
+        ) from None
     if isinstance(doc, dict) and isinstance(doc.get("knobs"), dict):
         return doc["knobs"]
     if isinstance(doc, dict) and doc and all(isinstance(v, dict) and "type" in v for v in doc.values()):
         return {name: _from_e2etune(spec) for name, spec in doc.items()}
-    raise KnobError(f"knob file {path} has no 'knobs' mapping and is not in E2ETune's format; see README 'Knob files'")
+    raise KnobError(
+        f"knob file {path} has no 'knobs' mapping and is not in E2ETune's format; see README 'Knob files'"
+    )
 
 
 def _from_e2etune(spec: dict[str, Any]) -> dict[str, Any]:
@@ -144,7 +154,9 @@ def _resolve_bound(text: Any, knob: Knob, hw: Hardware) -> float | None:
             if m.group(2) == "cores":
                 return factor * hw.cores
             if unit_kind(knob.unit) != "memory":
-                raise KnobError(f"knob {knob.name}: bound {text!r} is relative to RAM but the knob is not a size")
+                raise KnobError(
+                    f"knob {knob.name}: bound {text!r} is relative to RAM but the knob is not a size"
+                )
             return factor * hw.ram_bytes / unit_scale(knob.unit or "B")
     return parse_quantity(text, knob.unit, knob.name)
 
@@ -175,9 +187,13 @@ def tunable_space(
             if spec.get("clamp"):  # a foreign file (E2ETune's): drop what knobray deems unsafe, keep the rest
                 logger.warning("skipping deny-listed knob %s from %s", name, knob_file)
                 continue
-            raise KnobError(f"knob {name} is deny-listed for {engine} (unsafe or changes behaviour); pass --allow-unsafe")
+            raise KnobError(
+                f"knob {name} is deny-listed for {engine} (unsafe or changes behaviour); pass --allow-unsafe"
+            )
         if name not in catalog:
-            raise KnobError(f"unknown knob {name!r} for {engine} in {knob_file or 'the curated set'}; check the spelling")
+            raise KnobError(
+                f"unknown knob {name!r} for {engine} in {knob_file or 'the curated set'}; check the spelling"
+            )
         base = catalog[name]
         if base.cost is ApplyCost.FIXED:
             raise KnobError(f"knob {name} cannot be changed on {engine}; remove it from the knob file")
@@ -195,11 +211,19 @@ def tunable_space(
             special = tuple(sorted(set(special) | set(extra)))
         step = spec.get("step", base.step)
         if lo is not None and hi is not None:
-            grain = step if step and base.type is KnobType.INTEGER else 1.0 if base.type is KnobType.INTEGER else None
+            grain = (
+                step
+                if step and base.type is KnobType.INTEGER
+                else 1.0
+                if base.type is KnobType.INTEGER
+                else None
+            )
             if grain:
                 lo, hi = math.ceil(lo / grain) * grain, math.floor(hi / grain) * grain
         if lo is not None and hi is not None and lo > hi:
-            raise KnobError(f"knob {name}: range [{lo:g}, {hi:g}] is empty on this hardware; widen it in the knob file")
+            raise KnobError(
+                f"knob {name}: range [{lo:g}, {hi:g}] is empty on this hardware; widen it in the knob file"
+            )
         log = bool(spec.get("log", lo is not None and hi is not None and lo > 0 and hi / lo >= 1000))
         if log and (lo is None or lo <= 0):
             lo = 1.0
@@ -207,7 +231,9 @@ def tunable_space(
     return KnobSpace(engine, tuple(knobs), denied)
 
 
-def _sane(base: Knob, lo: float | None, hi: float | None, memory_cap_bytes: float) -> tuple[float | None, float | None, tuple[float, ...]]:
+def _sane(
+    base: Knob, lo: float | None, hi: float | None, memory_cap_bytes: float
+) -> tuple[float | None, float | None, tuple[float, ...]]:
     """Clamps extreme ranges: sizes to 80% of RAM, plain counts and times to 100x their default (at least 1000),
     and turns a negative lower bound (``-1`` = auto / off) into a special value."""
     special: tuple[float, ...] = ()

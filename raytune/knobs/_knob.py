@@ -14,7 +14,7 @@ from raytune.knobs._units import format_quantity, parse_quantity
 KnobValue = int | float | str
 
 
-class KnobType(str, enum.Enum):
+class KnobType(enum.StrEnum):
     """The value domain of a knob."""
 
     INTEGER = "integer"
@@ -24,7 +24,7 @@ class KnobType(str, enum.Enum):
     STRING = "string"
 
 
-class ApplyCost(str, enum.Enum):
+class ApplyCost(enum.StrEnum):
     """What it takes for a new value to take effect."""
 
     RELOAD = "reload"
@@ -72,7 +72,9 @@ class Knob:
     def __post_init__(self) -> None:
         if self.type in (KnobType.INTEGER, KnobType.REAL):
             if self.lower is not None and self.upper is not None and self.lower > self.upper:
-                raise KnobError(f"knob {self.name}: lower bound {self.lower:g} exceeds upper bound {self.upper:g}")
+                raise KnobError(
+                    f"knob {self.name}: lower bound {self.lower:g} exceeds upper bound {self.upper:g}"
+                )
             if self.log and self.lower is not None and self.lower <= 0:
                 raise KnobError(f"knob {self.name}: a log-scale range needs a positive lower bound")
         if self.type is KnobType.ENUM and not self.choices:
@@ -112,7 +114,9 @@ class Knob:
             raise KnobError(f"knob {self.name}: {value!r} is not a finite number")
         if self.type is KnobType.INTEGER:
             if abs(number - round(number)) > 1e-9:
-                raise KnobError(f"knob {self.name}: expected a whole number of {self.unit or 'units'}, got {value!r}")
+                raise KnobError(
+                    f"knob {self.name}: expected a whole number of {self.unit or 'units'}, got {value!r}"
+                )
             number = int(round(number))
         if number in self.special:
             return number
@@ -185,7 +189,9 @@ class KnobSpace(Mapping[str, Knob]):
                 )
             if name not in self:
                 close = _close_names(name, list(self))
-                hint = f"; did you mean {close}?" if close else "; check the spelling or add it to a knob file"
+                hint = (
+                    f"; did you mean {close}?" if close else "; check the spelling or add it to a knob file"
+                )
                 raise KnobError(f"unknown knob {name!r} for {self.engine}{hint}")
             out[name] = self[name].normalize(value)
         return out

@@ -45,7 +45,9 @@ def _run_client(
 ) -> tuple[str, list[ProgressSample]]:
     samples: list[ProgressSample] = []
     lines: list[str] = []
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL) as proc:
+    with subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL
+    ) as proc:
         deadline = time.monotonic() + timeout
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -88,9 +90,17 @@ def run_oltp(
         (log_dir / "m").mkdir()
         try:
             if warmup_s > 0:
-                _run_client(workload.run_command(instance, warmup_s, clients, log_dir / "w"), workload, warmup_s + 120, None)
+                _run_client(
+                    workload.run_command(instance, warmup_s, clients, log_dir / "w"),
+                    workload,
+                    warmup_s + 120,
+                    None,
+                )
             output, samples = _run_client(
-                workload.run_command(instance, duration_s, clients, log_dir / "m"), workload, duration_s + 120, on_sample
+                workload.run_command(instance, duration_s, clients, log_dir / "m"),
+                workload,
+                duration_s + 120,
+                on_sample,
             )
         except ClientFailedError:
             if not instance.running:

@@ -51,7 +51,8 @@ def detect_steady_state(
     if window < 2:
         raise ValueError(f"a steady-state window needs at least 2 samples, got {window}")
     first = next(
-        (i for i in range(len(samples) - window + 1) if is_stable(samples[i : i + window], rel_tol, abs_tol)), None
+        (i for i in range(len(samples) - window + 1) if is_stable(samples[i : i + window], rel_tol, abs_tol)),
+        None,
     )
     if len(samples) < window:
         return SteadyState(False, None, None, None, window)

@@ -10,14 +10,14 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 
-class TrialStatus(str, enum.Enum):
+class TrialStatus(enum.StrEnum):
     """How a trial ended."""
 
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"  # the config was rejected, crashed the server, or made the workload fail
 
 
-class Direction(str, enum.Enum):
+class Direction(enum.StrEnum):
     MINIMIZE = "min"
     MAXIMIZE = "max"
 

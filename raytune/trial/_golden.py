@@ -26,8 +26,11 @@ class GoldenStore:
     def path_for(self, engine: str, workload: Workload, bin_dir: Path | None = None) -> Path:
         cls = engine_class(engine)
         version = cls.binary_version(bin_dir)
-        build = hashlib.sha256(f"{cls._resolve_bin_dir(bin_dir).resolve()}|{version}".encode()).hexdigest()[:10]
-        version_slug = re.sub(r"[^0-9.]+", "", version.split("Ver")[-1])[:12] or "unknown"
+        build = hashlib.sha256(f"{cls._resolve_bin_dir(bin_dir).resolve()}|{version}".encode()).hexdigest()[
+            :10
+        ]
+        match = re.search(r"\d+(?:\.\d+)+", version)
+        version_slug = match.group(0) if match else "unknown"
         return self.root / f"{engine}-{version_slug}-{build}" / workload.data_key()
 
     def ensure(self, engine: str, workload: Workload, bin_dir: Path | None = None) -> Path:
@@ -59,6 +62,6 @@ class GoldenStore:
             instance.stop()
         shutil.rmtree(home / "data", ignore_errors=True)
         os.replace(build_root / "data", home / "data")
-        shutil.rmtree(build_root, ignore_errors=True)
+        instance.destroy()
         (home / ".complete").write_text(f"built in {time.perf_counter() - t0:.1f}s\n")
         logger.info("golden %s for %s built in %.1fs", engine, workload.data_key(), time.perf_counter() - t0)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -13,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from raytune.engines import EngineInstance, create_instance
-from raytune.errors import ConfigRejectedError, EngineError, KnobError
+from raytune.errors import ConfigRejectedError, EngineError
 from raytune.hardware import Hardware, detect_hardware
 from raytune.knobs import KnobSpace, load_catalog, save_catalog
 from raytune.knobs._catalog import knobray_home
@@ -63,7 +62,9 @@ def ensure_home() -> Path:
     return home
 
 
-def validate_config(engine: str, config: Mapping[str, object], *, allow_unsafe: bool = False) -> dict[str, Any]:
+def validate_config(
+    engine: str, config: Mapping[str, object], *, allow_unsafe: bool = False
+) -> dict[str, Any]:
     """Checks a configuration against the engine's knob catalog without touching any server.
 
     Raises:
@@ -124,9 +125,10 @@ class TrialRunner:
 
     def close(self) -> None:
         """Stops the server; deletes the instance directory if the runner created it."""
-        self.instance.stop()
         if self._owns_workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.instance.destroy()
+        else:
+            self.instance.stop()
 
     def __enter__(self) -> TrialRunner:
         return self
@@ -135,16 +137,25 @@ class TrialRunner:
         self.close()
 
     # ----- trials ---------------------------------------------------------------------------------------------
-    def run(self, config: Mapping[str, object], *, trial_id: str | None = None,
-            on_progress: Callable[[str], None] | None = None) -> TrialRecord:
+    def run(
+        self,
+        config: Mapping[str, object],
+        *,
+        trial_id: str | None = None,
+        on_progress: Callable[[str], None] | None = None,
+    ) -> TrialRecord:
         """Measures ``config`` (knob -> value, units allowed) and returns its record.
 
         Raises:
             KnobError: The configuration is invalid (nothing was touched).
         """
         t_start = time.perf_counter()
-        record = TrialRecord(engine=self.engine, workload=self.workload.describe(), config=dict(config),
-                             hardware=self.hardware.to_dict())
+        record = TrialRecord(
+            engine=self.engine,
+            workload=self.workload.describe(),
+            config=dict(config),
+            hardware=self.hardware.to_dict(),
+        )
         if trial_id:
             record.trial_id = trial_id
         is_olap = isinstance(self.workload, OlapWorkload)
@@ -182,25 +193,52 @@ class TrialRunner:
         s = self.settings
         if isinstance(self.workload, OlapWorkload):
             queries = self.workload.queries()
-            olap = run_olap(self.instance, db, queries, repeats=s.repeats, timeout_s=s.timeout_s, on_query=on_progress)
+            olap = run_olap(
+                self.instance, db, queries, repeats=s.repeats, timeout_s=s.timeout_s, on_query=on_progress
+            )
             record.objective = olap.total_s
             record.per_query = olap.per_query()
-            record.summary = {"total_latency_s": olap.total_s, "mean_latency_s": olap.mean_s,
-                              "p95_latency_s": olap.p95_s, "timed_out": list(olap.timed_out),
-                              "repeats": olap.repeats, "timeout_s": olap.timeout_s}
+            record.summary = {
+                "total_latency_s": olap.total_s,
+                "mean_latency_s": olap.mean_s,
+                "p95_latency_s": olap.p95_s,
+                "timed_out": list(olap.timed_out),
+                "repeats": olap.repeats,
+                "timeout_s": olap.timeout_s,
+            }
         elif isinstance(self.workload, OltpWorkload):
-            oltp = run_oltp(self.instance, self.workload, duration_s=s.duration_s, warmup_s=s.warmup_s,
-                            clients=s.clients, on_sample=(lambda x: on_progress(f"{x.tps:.0f} tps")) if on_progress else None)
+            oltp = run_oltp(
+                self.instance,
+                self.workload,
+                duration_s=s.duration_s,
+                warmup_s=s.warmup_s,
+                clients=s.clients,
+                on_sample=(lambda x: on_progress(f"{x.tps:.0f} tps")) if on_progress else None,
+            )
             record.objective = oltp.throughput_tps
             steady = oltp.steady
-            record.oltp = {"throughput_tps": oltp.throughput_tps, "p95_ms": oltp.p95_ms, "p99_ms": oltp.p99_ms,
-                           "samples_tps": list(oltp.samples_tps), "duration_s": oltp.duration_s,
-                           "warmup_s": oltp.warmup_s, "clients": oltp.clients,
-                           "steady": {"stable": steady.stable, "first_stable_index": steady.first_stable_index,
-                                      "window_mean": steady.window_mean, "window_sd": steady.window_sd,
-                                      "window": steady.window}}
-            record.summary = {"throughput_tps": oltp.throughput_tps, "p95_ms": oltp.p95_ms, "p99_ms": oltp.p99_ms,
-                              "steady": steady.stable}
+            record.oltp = {
+                "throughput_tps": oltp.throughput_tps,
+                "p95_ms": oltp.p95_ms,
+                "p99_ms": oltp.p99_ms,
+                "samples_tps": list(oltp.samples_tps),
+                "duration_s": oltp.duration_s,
+                "warmup_s": oltp.warmup_s,
+                "clients": oltp.clients,
+                "steady": {
+                    "stable": steady.stable,
+                    "first_stable_index": steady.first_stable_index,
+                    "window_mean": steady.window_mean,
+                    "window_sd": steady.window_sd,
+                    "window": steady.window,
+                },
+            }
+            record.summary = {
+                "throughput_tps": oltp.throughput_tps,
+                "p95_ms": oltp.p95_ms,
+                "p99_ms": oltp.p99_ms,
+                "steady": steady.stable,
+            }
         record.timings["run_s"] = time.perf_counter() - t0
         record.metrics = delta(before, snapshot(self.instance, db))
         if s.plans and isinstance(self.workload, OlapWorkload):

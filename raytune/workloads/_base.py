@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 DATABASE = "knobray"
 
 
-class WorkloadKind(str, enum.Enum):
+class WorkloadKind(enum.StrEnum):
     OLAP = "olap"  # a set of queries; objective: latency (lower is better)
     OLTP = "oltp"  # a transaction mix for a fixed time; objective: throughput (higher is better)
 

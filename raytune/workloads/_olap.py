@@ -72,7 +72,9 @@ class TpcWorkload(OlapWorkload):
     def load(self, instance: EngineInstance) -> None:
         data = self.dataset()
         keys = _KEYS[self.benchmark]
-        load_tables(instance, self.database, data.tables(), data.csv_path, keys["primary_keys"], keys["indexes"])
+        load_tables(
+            instance, self.database, data.tables(), data.csv_path, keys["primary_keys"], keys["indexes"]
+        )
 
 
 class CustomWorkload(OlapWorkload):
@@ -87,9 +89,13 @@ class CustomWorkload(OlapWorkload):
         self.schema_file = Path(schema_file)
         self.data_dir = Path(data_dir)
         if not self.schema_file.is_file():
-            raise WorkloadError(f"schema file {self.schema_file} does not exist; pass --schema with a SQL file")
+            raise WorkloadError(
+                f"schema file {self.schema_file} does not exist; pass --schema with a SQL file"
+            )
         if not self.data_dir.is_dir():
-            raise WorkloadError(f"data directory {self.data_dir} does not exist; pass --data with a folder of CSV files")
+            raise WorkloadError(
+                f"data directory {self.data_dir} does not exist; pass --data with a folder of CSV files"
+            )
         self._ddl = read_query_file(self.schema_file)
 
     def data_key(self) -> str:

@@ -37,7 +37,9 @@ class OltpWorkload(Workload):
     writes = True
 
     @abc.abstractmethod
-    def run_command(self, instance: EngineInstance, duration_s: int, clients: int, log_dir: Path) -> list[str]:
+    def run_command(
+        self, instance: EngineInstance, duration_s: int, clients: int, log_dir: Path
+    ) -> list[str]:
         """The client command that runs the mix for ``duration_s`` seconds, printing progress every second."""
 
     @abc.abstractmethod
@@ -73,15 +75,38 @@ class PgbenchWorkload(OltpWorkload):
             raise WorkloadError(f"pgbench runs on postgres only, not {engine}; use --workload sysbench-rw")
 
     def _base(self, instance: EngineInstance) -> list[str]:
-        return [str(instance.bin_dir / "pgbench"), "-h", "127.0.0.1", "-p", str(instance.port), "-U", "knobray"]
+        return [
+            str(instance.bin_dir / "pgbench"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(instance.port),
+            "-U",
+            "knobray",
+        ]
 
     def load(self, instance: EngineInstance) -> None:
         instance.create_database(self.database)
         _run_client([*self._base(instance), "-i", "-q", "-s", str(self.scale), self.database], "pgbench -i")
 
-    def run_command(self, instance: EngineInstance, duration_s: int, clients: int, log_dir: Path) -> list[str]:
-        return [*self._base(instance), "-T", str(duration_s), "-c", str(clients), "-j", str(max(1, min(clients, 2))),
-                "-P", "1", "-l", f"--log-prefix={log_dir / 'pgbench'}", "-n", self.database]
+    def run_command(
+        self, instance: EngineInstance, duration_s: int, clients: int, log_dir: Path
+    ) -> list[str]:
+        return [
+            *self._base(instance),
+            "-T",
+            str(duration_s),
+            "-c",
+            str(clients),
+            "-j",
+            str(max(1, min(clients, 2))),
+            "-P",
+            "1",
+            "-l",
+            f"--log-prefix={log_dir / 'pgbench'}",
+            "-n",
+            self.database,
+        ]
 
     _PROGRESS = re.compile(r"progress: ([\d.]+) s, ([\d.]+) tps, lat ([\d.]+) ms")
 
@@ -121,20 +146,38 @@ class SysbenchWorkload(OltpWorkload):
 
     def _base(self, instance: EngineInstance) -> list[str]:
         if instance.engine == "postgres":
-            conn = ["--db-driver=pgsql", "--pgsql-host=127.0.0.1", f"--pgsql-port={instance.port}",
-                    "--pgsql-user=knobray", f"--pgsql-db={self.database}"]
+            conn = [
+                "--db-driver=pgsql",
+                "--pgsql-host=127.0.0.1",
+                f"--pgsql-port={instance.port}",
+                "--pgsql-user=knobray",
+                f"--pgsql-db={self.database}",
+            ]
         else:
-            conn = ["--db-driver=mysql", f"--mysql-socket={instance.socket_path}", "--mysql-user=root",
-                    f"--mysql-db={self.database}"]
+            conn = [
+                "--db-driver=mysql",
+                f"--mysql-socket={instance.socket_path}",
+                "--mysql-user=root",
+                f"--mysql-db={self.database}",
+            ]
         return ["sysbench", self.test, *conn, f"--tables={self.tables}", f"--table-size={self.table_size}"]
 
     def load(self, instance: EngineInstance) -> None:
         instance.create_database(self.database)
         _run_client([*self._base(instance), "--threads=2", "prepare"], "sysbench prepare")
 
-    def run_command(self, instance: EngineInstance, duration_s: int, clients: int, log_dir: Path) -> list[str]:
-        return [*self._base(instance), f"--time={duration_s}", f"--threads={clients}", "--report-interval=1",
-                "--histogram=on", "--percentile=95", "run"]
+    def run_command(
+        self, instance: EngineInstance, duration_s: int, clients: int, log_dir: Path
+    ) -> list[str]:
+        return [
+            *self._base(instance),
+            f"--time={duration_s}",
+            f"--threads={clients}",
+            "--report-interval=1",
+            "--histogram=on",
+            "--percentile=95",
+            "run",
+        ]
 
     _PROGRESS = re.compile(r"\[\s*(\d+)s \].*?tps: ([\d.]+).*?lat \(ms,95%\): ([\d.]+)")
     _HISTOGRAM = re.compile(r"^\s*([\d.]+)\s*\|[*\s]*(\d+)\s*$")

@@ -59,7 +59,9 @@ def _inline_derived_column_aliases(node: exp.Expression) -> exp.Expression:
     if len(names) != len(select.expressions):
         return node
     select = select.copy()
-    select.set("expressions", [exp.alias_(e.unalias(), n) for e, n in zip(select.expressions, names, strict=True)])
+    select.set(
+        "expressions", [exp.alias_(e.unalias(), n) for e, n in zip(select.expressions, names, strict=True)]
+    )
     return exp.Subquery(this=select, alias=exp.TableAlias(this=alias.this.copy()))
 
 
@@ -115,14 +117,15 @@ def _split_statements(text: str) -> list[str]:
         tokens = Tokenizer().tokenize(text)
     except Exception as exc:  # noqa: BLE001 - tokenizer errors carry positions in their text
         raise WorkloadError(f"malformed SQL: {str(exc).splitlines()[0]}; fix the query file") from None
-    statements, start = [], 0
+    statements: list[str] = []
+    start, first = 0, None  # ``first``: start of the first real token of the current statement
     for tok in tokens:
         if tok.token_type == TokenType.SEMICOLON:
-            chunk = text[start : tok.start].strip()
-            if chunk:
-                statements.append(chunk)
-            start = tok.end + 1
-    tail = text[start:].strip()
-    if tail:
-        statements.append(tail)
+            if first is not None:
+                statements.append(text[start : tok.start].strip())
+            start, first = tok.end + 1, None
+        elif first is None:
+            first = tok.start
+    if first is not None:
+        statements.append(text[start:].strip())
     return statements

@@ -50,7 +50,9 @@ def _load_extension(con: object, benchmark: str) -> None:
     module = importlib.import_module(f"duckdb_extension_{benchmark}")
     files = list(Path(module.__file__).parent.rglob("*.duckdb_extension"))  # type: ignore[arg-type]
     if not files:
-        raise WorkloadError(f"duckdb-extension-{benchmark} ships no extension file; reinstall it (make install)")
+        raise WorkloadError(
+            f"duckdb-extension-{benchmark} ships no extension file; reinstall it (make install)"
+        )
     con.execute(f"LOAD '{files[0]}'")  # type: ignore[attr-defined]
 
 
@@ -88,7 +90,12 @@ def _generate_into(benchmark: str, sf: float, root: Path) -> None:
     _load_extension(con, benchmark)
     con.execute(f"CALL {gen}(sf={sf})")
     schema: dict[str, list[dict[str, str]]] = {}
-    tables = [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables ORDER BY table_name").fetchall()]
+    tables = [
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM information_schema.tables ORDER BY table_name"
+        ).fetchall()
+    ]
     for table in tables:
         if table == "dbgen_version":
             continue

@@ -14,7 +14,10 @@ pytestmark = pytest.mark.slow
 
 # A knob each engine reloads, one it must restart for, with a value and its read-back in native units.
 RELOAD = {"postgres": ("work_mem", 65536, "65536"), "mariadb": ("sort_buffer_size", 4194304, "4194304")}
-RESTART = {"postgres": ("shared_buffers", 32768, "32768"), "mariadb": ("innodb_log_buffer_size", 33554432, "33554432")}
+RESTART = {
+    "postgres": ("shared_buffers", 32768, "32768"),
+    "mariadb": ("innodb_log_buffer_size", 33554432, "33554432"),
+}
 # Configurations each server rejects at start-up or at SET time.
 CRASHING = {
     "postgres": [

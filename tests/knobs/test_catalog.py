@@ -12,7 +12,9 @@ from raytune.hardware import Hardware
 from raytune.knobs import ApplyCost, load_catalog, load_knob_file, tunable_space
 
 HW = Hardware(cores=4, ram_bytes=16 * 1024**3)
-E2ETUNE = Path(__file__).resolve().parents[3] / "shared" / "data" / "e2etune" / "knob_config" / "knob_config.json"
+E2ETUNE = (
+    Path(__file__).resolve().parents[3] / "shared" / "data" / "e2etune" / "knob_config" / "knob_config.json"
+)
 
 
 @pytest.mark.parametrize("engine", ["postgres", "mariadb"])

@@ -10,7 +10,9 @@ def _space() -> KnobSpace:
     return KnobSpace(
         "postgres",
         (
-            Knob("shared_buffers", KnobType.INTEGER, 16384, 16, 1_000_000, unit="8kB", cost=ApplyCost.RESTART),
+            Knob(
+                "shared_buffers", KnobType.INTEGER, 16384, 16, 1_000_000, unit="8kB", cost=ApplyCost.RESTART
+            ),
             Knob("random_page_cost", KnobType.REAL, 4.0, 0.0, 100.0),
             Knob("jit", KnobType.BOOL, "on"),
             Knob("wal_buffers", KnobType.INTEGER, -1, 4, 262143, unit="8kB", special=(-1,)),
@@ -23,7 +25,9 @@ def _space() -> KnobSpace:
 
 
 def test_validate_normalises_units_types_and_enums() -> None:
-    out = _space().validate({"shared_buffers": "256MB", "random_page_cost": "1.5", "jit": False, "huge_pages": "OFF"})
+    out = _space().validate(
+        {"shared_buffers": "256MB", "random_page_cost": "1.5", "jit": False, "huge_pages": "OFF"}
+    )
     assert out == {"shared_buffers": 32768, "random_page_cost": 1.5, "jit": "off", "huge_pages": "off"}
 
 
