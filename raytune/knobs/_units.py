@@ -88,14 +88,12 @@ def format_quantity(value: float, unit: str | None) -> str:
     if kind is None or unit is None:
         return f"{value:g}"
     base = value * unit_scale(unit)
-    if kind == "memory":
-        for suffix in ("TB", "GB", "MB", "kB"):
-            size = _MEMORY[suffix.lower()]
-            if base >= size and base % size == 0:
-                return f"{int(base // size)}{suffix}"
-        return f"{int(base)}B"
-    for suffix in ("d", "h", "min", "s", "ms"):
-        size = _TIME[suffix]
-        if base >= size and base % size == 0:
-            return f"{int(base // size)}{suffix}"
-    return f"{base:g}ms"
+    units = (
+        [(s, _MEMORY[s.lower()]) for s in ("TB", "GB", "MB", "kB", "B")]
+        if kind == "memory"
+        else [(s, _TIME[s]) for s in ("d", "h", "min", "s", "ms")]
+    )
+    for suffix, size in units:  # the largest unit not above the value; 4 significant digits
+        if base >= size:
+            return f"{int(base // size)}{suffix}" if base % size == 0 else f"{base / size:.4g}{suffix}"
+    return f"{base:g}{units[-1][0]}"

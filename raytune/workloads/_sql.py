@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,7 +79,10 @@ def check_sql(sql: str, dialect: str, where: str) -> None:
 def _first_error(exc: ParseError) -> str:
     if exc.errors:
         err = exc.errors[0]
-        return f"{err.get('description', 'syntax error')} at line {err.get('line')}, column {err.get('col')}"
+        description = re.sub(
+            r"<Token [^>]*?text: ([^,]*),[^>]*>", r"'\1'", str(err.get("description", "syntax error"))
+        )
+        return f"{description} at line {err.get('line')}, column {err.get('col')}"
     return str(exc).splitlines()[0]
 
 

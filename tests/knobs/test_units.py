@@ -45,4 +45,5 @@ def test_format_quantity_picks_largest_exact_unit() -> None:
     assert format_quantity(32768, "8kB") == "256MB"
     assert format_quantity(300, "s") == "5min"
     assert format_quantity(3, None) == "3"
-    assert format_quantity(1536, "kB") == "1536kB"
+    assert format_quantity(1536, "kB") == "1.5MB"
+    assert format_quantity(1073741823, "8kB") == "8TB"
