@@ -192,7 +192,7 @@ class TrialRunner:
         t0 = time.perf_counter()
         s = self.settings
         if isinstance(self.workload, OlapWorkload):
-            queries = self.workload.queries()
+            queries = self.workload.queries_for(self.instance.dialect)
             olap = run_olap(
                 self.instance, db, queries, repeats=s.repeats, timeout_s=s.timeout_s, on_query=on_progress
             )
@@ -242,7 +242,7 @@ class TrialRunner:
         record.timings["run_s"] = time.perf_counter() - t0
         record.metrics = delta(before, snapshot(self.instance, db))
         if s.plans and isinstance(self.workload, OlapWorkload):
-            record.plans = collect_plans(self.instance, db, self.workload.queries())
+            record.plans = collect_plans(self.instance, db, self.workload.queries_for(self.instance.dialect))
 
     def _repair(self) -> None:
         """Brings the instance back after a failed run; falls back to a fresh clone of the golden data."""

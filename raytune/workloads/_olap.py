@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from raytune.engines import EngineInstance
 
 logger = logging.getLogger(__name__)
-_KEYS = json.loads((Path(__file__).parent / "data" / "tpc-keys.json").read_text())
+_TPC = json.loads((Path(__file__).parent / "data" / "tpc.json").read_text())
 
 
 def _column_type(column: Column, dialect: str) -> str:
@@ -39,6 +39,10 @@ class OlapWorkload(Workload):
         """The queries to run: the user's file if given, else the workload's own."""
         return list(self._user_queries) if self._user_queries is not None else self.default_queries()
 
+    def queries_for(self, dialect: str) -> list[Query]:
+        """The queries that can run on a server of ``dialect``."""
+        return self.queries()
+
     def default_queries(self) -> list[Query]:
         raise WorkloadError(f"workload {self.name} has no queries of its own; pass --queries FILE")
 
@@ -50,13 +54,14 @@ class TpcWorkload(OlapWorkload):
     """TPC-H or TPC-DS at scale factor ``sf``: generated with DuckDB, loaded with keys and statistics."""
 
     def __init__(self, benchmark: str, sf: float, cache_dir: Path, queries_file: Path | None = None) -> None:
-        if benchmark not in _KEYS:
+        if benchmark not in _TPC:
             raise WorkloadError(f"unknown benchmark {benchmark!r}; use tpch or tpcds")
         if not sf > 0:
             raise WorkloadError(f"scale factor must be positive, got {sf:g}; pass e.g. --sf 0.01")
         super().__init__(queries_file)
         self.name = benchmark
         self.benchmark = benchmark
+        self.database = benchmark  # TPC-H and TPC-DS share table names: one database each
         self.sf = sf
         self.cache_dir = cache_dir
 
@@ -69,9 +74,19 @@ class TpcWorkload(OlapWorkload):
     def default_queries(self) -> list[Query]:
         return [Query(name, sql, "duckdb") for name, sql in self.dataset().queries()]
 
+    def queries_for(self, dialect: str) -> list[Query]:
+        """The standard queries minus those ``dialect`` cannot express (listed in ``data/tpc.json``)."""
+        queries = self.queries()
+        if self._user_queries is not None:
+            return queries
+        unsupported = _TPC[self.benchmark]["unsupported"].get(dialect, {})
+        for name, why in unsupported.items():
+            logger.warning("%s %s is left out on %s: %s", self.benchmark, name, dialect, why)
+        return [q for q in queries if q.name not in unsupported]
+
     def load(self, instance: EngineInstance) -> None:
         data = self.dataset()
-        keys = _KEYS[self.benchmark]
+        keys = _TPC[self.benchmark]
         load_tables(
             instance, self.database, data.tables(), data.csv_path, keys["primary_keys"], keys["indexes"]
         )

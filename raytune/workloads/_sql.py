@@ -9,6 +9,7 @@ from pathlib import Path
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
+from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
 from raytune.errors import WorkloadError
 
@@ -40,9 +41,63 @@ def translate(sql: str, source: str, target: str) -> str:
         tree = sqlglot.parse_one(sql, read=source)
     except ParseError as exc:
         raise WorkloadError(f"cannot translate query to {target}: {_first_error(exc)}") from None
-    if target == "mysql":
-        tree = tree.transform(_inline_derived_column_aliases)
-    return tree.sql(dialect=target, unsupported_level=sqlglot.ErrorLevel.IGNORE)
+    # Unquoted identifiers are case-insensitive in the source but MariaDB's table aliases are not: fold them.
+    tree = normalize_identifiers(tree, dialect=source)
+    for rewrite in _REWRITES.get(target, ()):
+        tree = tree.transform(rewrite)
+    # Quote every identifier for MariaDB, where TPC-DS aliases can collide with keywords.
+    return tree.sql(dialect=target, identify=target == "mysql", unsupported_level=sqlglot.ErrorLevel.IGNORE)
+
+
+def _star_first(node: exp.Expression) -> exp.Expression:
+    """``SELECT f(x) AS a, * FROM t`` -> ``SELECT *, f(x) AS a FROM t`` (MySQL allows a bare ``*`` only first)."""
+    if not isinstance(node, exp.Select):
+        return node
+    cols = node.expressions
+    stars = [c for c in cols if isinstance(c, exp.Star)]
+    if not stars or isinstance(cols[0], exp.Star):
+        return node
+    node = node.copy()
+    node.set("expressions", stars + [c for c in node.expressions if not isinstance(c, exp.Star)])
+    return node
+
+
+def _with_rollup(node: exp.Expression) -> exp.Expression:
+    """``GROUP BY ROLLUP(a, b)`` -> ``GROUP BY a, b WITH ROLLUP``; with an ORDER BY / LIMIT, the grouped query
+    moves into a derived table, since MariaDB refuses ORDER BY beside ROLLUP."""
+    if not isinstance(node, exp.Select):
+        return node
+    group = node.args.get("group")
+    if group is None:
+        return node
+    parts = list(group.expressions) + list(group.args.get("rollup") or [])
+    rollups = [p for p in parts if isinstance(p, exp.Rollup) and p.expressions]
+    if len(rollups) != 1:
+        return node
+    node = node.copy()
+    plain = [p for p in node.args["group"].expressions if not isinstance(p, exp.Rollup)]
+    node.set("group", exp.Group(expressions=plain + list(rollups[0].expressions), rollup=[exp.Rollup()]))
+    order, limit = node.args.get("order"), node.args.get("limit")
+    if order is None and limit is None:
+        return node
+    node.set("order", None)
+    node.set("limit", None)
+    outer = exp.select("*").from_(
+        exp.Subquery(this=node, alias=exp.TableAlias(this=exp.to_identifier("rollup_q")))
+    )
+    if order is not None:
+        outer.set("order", order)
+    if limit is not None:
+        outer.set("limit", limit)
+    return outer
+
+
+def _round_numeric(node: exp.Expression) -> exp.Expression:
+    """PostgreSQL has ``round(numeric, int)`` only: cast the first argument of a two-argument ROUND."""
+    if isinstance(node, exp.Round) and node.args.get("decimals") is not None:
+        node = node.copy()
+        node.set("this", exp.cast(node.this, "DECIMAL"))
+    return node
 
 
 def _inline_derived_column_aliases(node: exp.Expression) -> exp.Expression:
@@ -64,6 +119,12 @@ def _inline_derived_column_aliases(node: exp.Expression) -> exp.Expression:
         "expressions", [exp.alias_(e.unalias(), n) for e, n in zip(select.expressions, names, strict=True)]
     )
     return exp.Subquery(this=select, alias=exp.TableAlias(this=alias.this.copy()))
+
+
+_REWRITES = {
+    "mysql": (_inline_derived_column_aliases, _star_first, _with_rollup),
+    "postgres": (_round_numeric,),
+}
 
 
 def check_sql(sql: str, dialect: str, where: str) -> None:

@@ -64,7 +64,7 @@ def test_missing_and_empty_query_files(tmp_path: Path) -> None:
 def test_translation_to_mariadb_inlines_derived_column_aliases() -> None:
     sql = "SELECT c_count, count(*) FROM (SELECT c_custkey, count(o_orderkey) FROM customer GROUP BY c_custkey) AS c(c_custkey, c_count) GROUP BY c_count"
     out = translate(sql, "duckdb", "mysql")
-    assert "AS c(" not in out and "COUNT(o_orderkey) AS c_count" in out and ") AS c GROUP BY" in out
+    assert "AS `c`(" not in out and "COUNT(`o_orderkey`) AS `c_count`" in out and ") AS `c` GROUP BY" in out
 
 
 def test_translation_identity_and_interval_syntax() -> None:
@@ -72,3 +72,25 @@ def test_translation_identity_and_interval_syntax() -> None:
     out = translate("SELECT date '1998-12-01' - interval '90' day", "duckdb", "mysql")
     assert "INTERVAL" in out.upper()
     check_sql(out, "mysql", "translated")
+
+
+def test_rollup_becomes_with_rollup_in_a_derived_table_when_ordered() -> None:
+    out = translate(
+        "SELECT a, b, sum(c) AS s FROM t GROUP BY ROLLUP(a, b) ORDER BY a LIMIT 10", "duckdb", "mysql"
+    )
+    assert "GROUP BY `a`, `b` WITH ROLLUP) AS `rollup_q`" in out and out.endswith("LIMIT 10")
+    plain = translate("SELECT a, sum(c) FROM t GROUP BY ROLLUP(a)", "duckdb", "mysql")
+    assert plain.endswith("GROUP BY `a` WITH ROLLUP")
+
+
+def test_bare_star_moves_first_and_identifiers_fold_to_lower_case() -> None:
+    assert translate("SELECT substr(x, 1, 2) AS s, * FROM t", "duckdb", "mysql").startswith(
+        "SELECT *, SUBSTRING("
+    )
+    out = translate("SELECT CATALOG.item FROM (SELECT 1 AS item) CATALOG", "duckdb", "mysql")
+    assert "`catalog`.`item`" in out and "AS `catalog`" in out
+
+
+def test_two_argument_round_gets_a_numeric_argument_on_postgres() -> None:
+    out = translate("SELECT round(CAST(x AS DOUBLE), 2) FROM t", "duckdb", "postgres")
+    assert out.startswith("SELECT ROUND(CAST(CAST(x AS DOUBLE PRECISION) AS DECIMAL), 2)")
