@@ -31,11 +31,13 @@ system:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-# torch is installed first and kept pinned by constraints.txt, or pip pulls a multi-GB CUDA build.
+# torch is installed first and every later install is pinned by constraints.txt, or pip pulls a multi-GB CUDA
+# build. hebo goes in last with --no-deps: its metadata pins numpy<1.25, yet it runs on the pinned numpy 2.
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -c constraints.txt torch==2.13.0
 	$(PIP) install -q -c constraints.txt -e '.[ray,dev]'
+	$(PIP) install -q --no-deps hebo==0.3.6
 	touch $(STAMP)
 
 lint: install
