@@ -457,6 +457,6 @@ def _same_value(knob: Knob, wanted: str, actual: str | None) -> bool:
             w, a = float(wanted), float(actual)
         except ValueError:
             return False
-        tolerance = max(abs(w) * 1e-6, 1e-9, (knob.step or 0.0))
+        tolerance = max(abs(w) * 1e-5, 1e-9, (knob.step or 0.0))
         return abs(w - a) <= tolerance
     return wanted.strip().strip("'").lower() == actual.strip().lower()

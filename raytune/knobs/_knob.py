@@ -107,7 +107,7 @@ class Knob:
             if not isinstance(value, str):
                 raise KnobError(f"knob {self.name}: expected a string, got {value!r}")
             return value
-        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE - {"0", "1"}:
+        if isinstance(value, str) and value.strip().lower() in (_TRUE | _FALSE) - {"0", "1"}:
             raise KnobError(f"knob {self.name}: expected a number, got {value!r}")
         number = parse_quantity(value, self.unit, self.name)  # type: ignore[arg-type]
         if math.isnan(number) or math.isinf(number):
@@ -141,7 +141,7 @@ class Knob:
         if isinstance(value, float) and self.type is KnobType.INTEGER:
             return str(int(round(value)))
         if isinstance(value, float):
-            return repr(value)
+            return f"{value:.6g}"  # servers keep about 6 significant digits of a real knob
         return str(value)
 
     def with_bounds(self, lower: float | None, upper: float | None) -> Knob:

@@ -31,7 +31,9 @@ class GoldenStore:
         ]
         match = re.search(r"\d+(?:\.\d+)+", version)
         version_slug = match.group(0) if match else "unknown"
-        return self.root / f"{engine}-{version_slug}-{build}" / workload.data_key()
+        return (
+            self.root / f"{engine}-{version_slug}-{build}" / f"{workload.data_key()}-db-{workload.database}"
+        )
 
     def ensure(self, engine: str, workload: Workload, bin_dir: Path | None = None) -> Path:
         """The golden data dir for ``workload`` on ``engine``, building it (once, under a lock) if missing."""

@@ -1,0 +1,154 @@
+"""Trial records as a Parquet dataset: ``<results>/trials.parquet/``, one file per trial, written atomically.
+
+One file per trial makes appends crash-safe and idempotent: writing a trial id again replaces its row, so a
+resumed search never records a trial twice. Plans are large and live beside it in ``plans/<trial_id>.json``.
+The schema (every field a column; nested fields as JSON text) is the training data of ``trainables/``:
+
+=============== ======= ================================================================================
+column          type    meaning
+=============== ======= ================================================================================
+trial_id        string  unique trial id (Ray Tune's id inside a search)
+search_id       string  the search (results directory) the trial belongs to
+status          string  SUCCEEDED or FAILED
+objective       double  total latency in s (OLAP) or throughput in tps (OLTP); null when FAILED
+score           double  what the optimizer saw: the objective, or the penalty for a FAILED trial
+objective_name  string  ``total_latency_s`` or ``throughput_tps``
+direction       string  ``min`` or ``max``
+optimizer       string  hebo, smac, tpe, random or configs
+baseline        string  ``default`` or ``rules`` for the baseline trials, else null
+engine          string  postgres or mariadb
+engine_version  string  server version
+workload        string  JSON: name, kind, data key, query file
+config          string  JSON: the configuration as requested (knob -> value)
+applied         string  JSON: values read back from the server (native units)
+hardware        string  JSON: cores, ram_bytes, ssd
+per_query       string  JSON: query -> latency_s, samples_s, timed_out (OLAP)
+oltp            string  JSON: throughput, p95/p99, per-second samples, steady state (OLTP)
+summary         string  JSON: headline numbers
+metrics         string  JSON: internal counter deltas
+plans_ref       string  path of the plans file, relative to the results directory, or null
+timings         string  JSON: seconds per phase
+error           string  one-line reason when FAILED
+started_at      double  Unix time the trial started
+=============== ======= ================================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from raytune.records import TrialRecord
+
+SCHEMA = pa.schema(
+    [
+        ("trial_id", pa.string()),
+        ("search_id", pa.string()),
+        ("status", pa.string()),
+        ("objective", pa.float64()),
+        ("score", pa.float64()),
+        ("objective_name", pa.string()),
+        ("direction", pa.string()),
+        ("optimizer", pa.string()),
+        ("baseline", pa.string()),
+        ("engine", pa.string()),
+        ("engine_version", pa.string()),
+        ("workload", pa.string()),
+        ("config", pa.string()),
+        ("applied", pa.string()),
+        ("hardware", pa.string()),
+        ("per_query", pa.string()),
+        ("oltp", pa.string()),
+        ("summary", pa.string()),
+        ("metrics", pa.string()),
+        ("plans_ref", pa.string()),
+        ("timings", pa.string()),
+        ("error", pa.string()),
+        ("started_at", pa.float64()),
+    ]
+)
+_JSON_FIELDS = (
+    "workload",
+    "config",
+    "applied",
+    "hardware",
+    "per_query",
+    "oltp",
+    "summary",
+    "metrics",
+    "timings",
+)
+
+
+class TrialStore:
+    """The trial records of one results directory."""
+
+    def __init__(self, results_dir: Path, search_id: str | None = None) -> None:
+        self.results_dir = Path(results_dir)
+        self.dataset_dir = self.results_dir / "trials.parquet"
+        self.plans_dir = self.results_dir / "plans"
+        self.search_id = search_id or self.results_dir.name
+
+    def append(
+        self, record: TrialRecord, *, score: float | None, optimizer: str, baseline: str | None = None
+    ) -> Path:
+        """Writes (or replaces) the row of ``record``; returns the file written."""
+        self.dataset_dir.mkdir(parents=True, exist_ok=True)
+        plans_ref = None
+        if record.plans:
+            self.plans_dir.mkdir(parents=True, exist_ok=True)
+            plans_path = self.plans_dir / f"{record.trial_id}.json"
+            _atomic_write(plans_path, json.dumps(record.plans).encode())
+            plans_ref = str(plans_path.relative_to(self.results_dir))
+        row: dict[str, Any] = {
+            "trial_id": record.trial_id,
+            "search_id": self.search_id,
+            "status": record.status.value,
+            "objective": record.objective,
+            "score": score,
+            "objective_name": record.objective_name,
+            "direction": record.direction.value,
+            "optimizer": optimizer,
+            "baseline": baseline,
+            "engine": record.engine,
+            "engine_version": record.engine_version,
+            "plans_ref": plans_ref,
+            "error": record.error,
+            "started_at": record.started_at,
+        }
+        for name in _JSON_FIELDS:
+            row[name] = json.dumps(getattr(record, name), default=str)
+        table = pa.Table.from_pylist([row], schema=SCHEMA)
+        path = self.dataset_dir / f"trial-{record.trial_id}.parquet"
+        tmp = path.with_suffix(".tmp")
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+        return path
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Every row, JSON fields decoded, in start order."""
+        if not self.dataset_dir.exists():
+            return []
+        files = sorted(self.dataset_dir.glob("trial-*.parquet"))
+        if not files:
+            return []
+        table = pa.concat_tables([pq.read_table(f, schema=SCHEMA) for f in files])
+        rows = table.to_pylist()
+        for row in rows:
+            for name in _JSON_FIELDS:
+                row[name] = json.loads(row[name]) if row[name] else {}
+        return sorted(rows, key=lambda r: r["started_at"] or 0.0)
+
+    def __len__(self) -> int:
+        return len(list(self.dataset_dir.glob("trial-*.parquet"))) if self.dataset_dir.exists() else 0
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)

@@ -1,0 +1,22 @@
+"""Thin Ray adapters: the instance pool (actors), the trainable, searchers and the search driver.
+
+This is the only package that imports Ray Tune.
+"""
+
+from __future__ import annotations
+
+from raytune.tune._pool import DB_SLOT, InstancePool, InstanceSpec, WorkloadSpec, check_slots, pool_name
+from raytune.tune._run import SearchSpec, connect_ray, knob_space_for, run_search
+
+__all__ = [
+    "DB_SLOT",
+    "InstancePool",
+    "InstanceSpec",
+    "SearchSpec",
+    "WorkloadSpec",
+    "check_slots",
+    "connect_ray",
+    "knob_space_for",
+    "pool_name",
+    "run_search",
+]
