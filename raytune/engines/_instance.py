@@ -143,6 +143,16 @@ class EngineInstance(abc.ABC):
     def _reload(self, conn: Any, values: Mapping[str, str]) -> None:
         """Makes reloadable ``values`` take effect without a restart (the file is already written)."""
 
+    @classmethod
+    @abc.abstractmethod
+    def config_file_text(cls, values: Mapping[str, KnobValue], catalog: KnobSpace) -> str:
+        """Ready-to-apply configuration-file text setting ``values`` (native units) on a user's server."""
+
+    @classmethod
+    @abc.abstractmethod
+    def config_sql(cls, values: Mapping[str, KnobValue], catalog: KnobSpace) -> list[str]:
+        """Ready-to-run SQL statements applying ``values`` on a user's server (restart needs noted)."""
+
     @abc.abstractmethod
     def server_version(self) -> str:
         """The server's version string."""

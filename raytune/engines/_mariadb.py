@@ -14,7 +14,7 @@ import pymysql
 from raytune.engines._instance import EngineInstance
 from raytune.engines._process import run_as
 from raytune.errors import EngineError
-from raytune.knobs import ApplyCost, Knob, KnobSpace, KnobType
+from raytune.knobs import ApplyCost, Knob, KnobSpace, KnobType, KnobValue
 
 _TYPES = {
     "BOOLEAN": KnobType.BOOL,
@@ -118,6 +118,25 @@ class MariaDBInstance(EngineInstance):
         lines = ["[mariadbd]"] + [f"{k}={v}" for k, v in base.items()] + ["# knobs set by knobray"]
         lines += [f"{name}={value}" for name, value in values.items()]
         return "\n".join(lines) + "\n"
+
+    @classmethod
+    def config_file_text(cls, values: Mapping[str, KnobValue], catalog: KnobSpace) -> str:
+        lines = ["# my.cnf settings found by knobray", "[mariadbd]"]
+        lines += [f"{n}={catalog[n].render(v) if n in catalog else v}" for n, v in values.items()]
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def config_sql(cls, values: Mapping[str, KnobValue], catalog: KnobSpace) -> list[str]:
+        stmts, restart = [], []
+        for n, v in values.items():
+            text = catalog[n].render(v) if n in catalog else str(v)
+            if n in catalog and catalog[n].cost is ApplyCost.RESTART:
+                restart.append(n)
+            else:
+                stmts.append(f"SET GLOBAL {n} = {text if re.fullmatch(r'-?[0-9.]+', text) else repr(text)};")
+        if restart:
+            stmts.append(f"-- read-only: put {', '.join(restart)} in my.cnf and restart")
+        return stmts
 
     def _server_command(self) -> list[str]:
         return [str(self.bin_dir / "mariadbd"), f"--defaults-file={self.config_path}"]

@@ -13,7 +13,7 @@ import psycopg
 from raytune.engines._instance import EngineInstance
 from raytune.engines._process import run_as
 from raytune.errors import EngineError
-from raytune.knobs import ApplyCost, Knob, KnobSpace, KnobType
+from raytune.knobs import ApplyCost, Knob, KnobSpace, KnobType, KnobValue, exact_quantity
 
 SUPERUSER = "knobray"
 _TYPES = {
@@ -101,6 +101,28 @@ class PostgresInstance(EngineInstance):
             escaped = value.replace("'", "''")
             lines.append(f"{name} = '{escaped}'")
         return "\n".join(lines) + "\n"
+
+    @classmethod
+    def _human(cls, name: str, value: KnobValue, catalog: KnobSpace) -> str:
+        knob = catalog[name] if name in catalog else None
+        if knob is not None and knob.numeric and isinstance(value, int | float):
+            return exact_quantity(value, knob.unit) if knob.type is KnobType.INTEGER else knob.render(value)
+        return str(value)
+
+    @classmethod
+    def config_file_text(cls, values: Mapping[str, KnobValue], catalog: KnobSpace) -> str:
+        lines = ["# postgresql.conf settings found by knobray"]
+        lines += [f"{n} = '{cls._human(n, v, catalog)}'" for n, v in values.items()]
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def config_sql(cls, values: Mapping[str, KnobValue], catalog: KnobSpace) -> list[str]:
+        stmts = [f"ALTER SYSTEM SET {n} = '{cls._human(n, v, catalog)}';" for n, v in values.items()]
+        restart = [n for n in values if n in catalog and catalog[n].cost is ApplyCost.RESTART]
+        stmts.append("SELECT pg_reload_conf();")
+        if restart:
+            stmts.append(f"-- then restart the server for: {', '.join(restart)}")
+        return stmts
 
     def connect(self, database: str | None = None) -> psycopg.Connection[Any]:
         return psycopg.connect(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from raytune.knobs._catalog import load_catalog, load_knob_file, save_catalog, tunable_space
 from raytune.knobs._knob import ApplyCost, Knob, KnobSpace, KnobType, KnobValue
-from raytune.knobs._units import format_quantity, parse_quantity
+from raytune.knobs._units import exact_quantity, format_quantity, parse_quantity
 
 __all__ = [
     "ApplyCost",
@@ -12,6 +12,7 @@ __all__ = [
     "KnobSpace",
     "KnobType",
     "KnobValue",
+    "exact_quantity",
     "format_quantity",
     "load_catalog",
     "load_knob_file",

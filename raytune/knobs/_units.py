@@ -97,3 +97,19 @@ def format_quantity(value: float, unit: str | None) -> str:
         if base >= size:
             return f"{int(base // size)}{suffix}" if base % size == 0 else f"{base / size:.4g}{suffix}"
     return f"{base:g}{units[-1][0]}"
+
+
+def exact_quantity(value: float, unit: str | None) -> str:
+    """Formats a native-unit integer in the largest unit that represents it exactly (``28569kB``, ``256MB``),
+    for configuration files a server reads back to the same value."""
+    kind = unit_kind(unit)
+    if kind is None or unit is None or value != int(value) or value <= 0:
+        return f"{value:g}"
+    base = int(value * unit_scale(unit))
+    names = ("TB", "GB", "MB", "kB", "B") if kind == "memory" else ("d", "h", "min", "s", "ms")
+    table = _MEMORY if kind == "memory" else _TIME
+    for suffix in names:
+        size = int(table[suffix.lower()] if kind == "memory" else table[suffix])
+        if size and base % size == 0:
+            return f"{base // size}{suffix}"
+    return f"{value:g}"

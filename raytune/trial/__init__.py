@@ -3,6 +3,21 @@
 from __future__ import annotations
 
 from raytune.trial._golden import GoldenStore
-from raytune.trial._runner import MeasureSettings, TrialRunner, ensure_home, validate_config
+from raytune.trial._runner import (
+    OBJECTIVES,
+    MeasureSettings,
+    TrialRunner,
+    ensure_home,
+    objective_name,
+    validate_config,
+)
 
-__all__ = ["GoldenStore", "MeasureSettings", "TrialRunner", "ensure_home", "validate_config"]
+__all__ = [
+    "OBJECTIVES",
+    "objective_name",
+    "GoldenStore",
+    "MeasureSettings",
+    "TrialRunner",
+    "ensure_home",
+    "validate_config",
+]

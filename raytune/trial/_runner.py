@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from raytune.engines import EngineInstance, create_instance
-from raytune.errors import ConfigRejectedError, EngineError
+from raytune.errors import ConfigRejectedError, EngineError, KnobrayError
 from raytune.hardware import Hardware, detect_hardware
 from raytune.knobs import KnobSpace, load_catalog, save_catalog
 from raytune.knobs._catalog import knobray_home
@@ -43,6 +43,8 @@ class MeasureSettings:
         warmup_s: OLTP warm-up seconds (discarded).
         clients: OLTP client connections.
         plans: Whether to record EXPLAIN plans (OLAP).
+        objective: What a trial optimises: ``latency`` (OLAP total latency, lower is better), ``p95`` (p95 latency
+            over the queries or transactions, lower is better) or ``throughput`` (OLTP tps, higher is better).
     """
 
     repeats: int = 3
@@ -51,6 +53,7 @@ class MeasureSettings:
     warmup_s: int = 5
     clients: int = 4
     plans: bool = True
+    objective: str = ""  # latency | p95 | throughput; "" = latency (OLAP) or throughput (OLTP)
 
 
 def ensure_home() -> Path:
@@ -73,6 +76,29 @@ def validate_config(
     return load_catalog(engine).validate(config, allow_denied=allow_unsafe)
 
 
+OBJECTIVES = ("latency", "p95", "throughput")
+
+
+def objective_name(workload: Workload, objective: str = "") -> str:
+    """The record field a trial optimises for ``workload`` and ``objective`` (see ``MeasureSettings``).
+
+    Raises:
+        KnobrayError: An objective the workload cannot produce.
+    """
+    olap = isinstance(workload, OlapWorkload)
+    choice = objective or ("latency" if olap else "throughput")
+    names = {
+        ("latency", True): "total_latency_s",
+        ("p95", True): "p95_latency_s",
+        ("p95", False): "p95_latency_ms",
+        ("throughput", False): "throughput_tps",
+    }
+    if (choice, olap) not in names:
+        kinds = "latency or p95" if olap else "throughput or p95"
+        raise KnobrayError(f"objective {choice!r} does not fit workload {workload.name}; use {kinds}")
+    return names[(choice, olap)]
+
+
 class TrialRunner:
     """Runs trials of one workload on one instance that it owns (created under ``workdir``).
 
@@ -92,6 +118,7 @@ class TrialRunner:
         hardware: Hardware | None = None,
     ) -> None:
         workload.check(engine)
+        objective_name(workload, (settings or MeasureSettings()).objective)
         home = ensure_home()
         self.engine = engine
         self.workload = workload
@@ -158,9 +185,10 @@ class TrialRunner:
         )
         if trial_id:
             record.trial_id = trial_id
-        is_olap = isinstance(self.workload, OlapWorkload)
-        record.objective_name = "total_latency_s" if is_olap else "throughput_tps"
-        record.direction = Direction.MINIMIZE if is_olap else Direction.MAXIMIZE
+        record.objective_name = objective_name(self.workload, self.settings.objective)
+        record.direction = (
+            Direction.MAXIMIZE if record.objective_name == "throughput_tps" else Direction.MINIMIZE
+        )
         native = validate_config(self.engine, config, allow_unsafe=self.allow_unsafe)
 
         prepare_s = 0.0
@@ -196,7 +224,7 @@ class TrialRunner:
             olap = run_olap(
                 self.instance, db, queries, repeats=s.repeats, timeout_s=s.timeout_s, on_query=on_progress
             )
-            record.objective = olap.total_s
+            record.objective = olap.p95_s if record.objective_name == "p95_latency_s" else olap.total_s
             record.per_query = olap.per_query()
             record.summary = {
                 "total_latency_s": olap.total_s,
@@ -215,7 +243,9 @@ class TrialRunner:
                 clients=s.clients,
                 on_sample=(lambda x: on_progress(f"{x.tps:.0f} tps")) if on_progress else None,
             )
-            record.objective = oltp.throughput_tps
+            record.objective = (
+                oltp.p95_ms if record.objective_name == "p95_latency_ms" else oltp.throughput_tps
+            )
             steady = oltp.steady
             record.oltp = {
                 "throughput_tps": oltp.throughput_tps,

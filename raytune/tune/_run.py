@@ -61,7 +61,8 @@ class SearchSpec:
 
     @property
     def mode(self) -> str:
-        return "min" if self.workload_kind == "olap" else "max"
+        objective = self.settings.objective or ("latency" if self.workload_kind == "olap" else "throughput")
+        return "max" if objective == "throughput" else "min"
 
 
 def knob_space_for(spec: SearchSpec) -> KnobSpace:

@@ -1,0 +1,248 @@
+"""Command line of ``python -m raytune.search``: find the best configuration for a workload."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from raytune.errors import KnobrayError
+
+EXIT_BAD_INPUT = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m raytune.search",
+        description="Search the knob space of a real database for a workload with Ray Tune. With no arguments: "
+        "embedded PostgreSQL, TPC-H SF 0.1, HEBO, 2 instances, 20 trials.",
+    )
+    p.add_argument("--engine", default="postgres", help="postgres (default) or mariadb")
+    p.add_argument(
+        "--workload", default="tpch", help="tpch (default), tpcds, pgbench, sysbench-rw, sysbench-ro, custom"
+    )
+    p.add_argument("--sf", type=float, default=0.1, help="scale factor (default 0.1)")
+    p.add_argument(
+        "--queries", type=Path, help="query file (.sql or E2ETune .wg) instead of the standard queries"
+    )
+    p.add_argument("--schema", type=Path, help="custom workload: schema SQL file")
+    p.add_argument("--data", type=Path, help="custom workload: folder of <table>.csv files")
+    p.add_argument(
+        "--knobs", type=Path, help="knob file (knobray or E2ETune format; default: the curated set)"
+    )
+    p.add_argument("--optimizer", default="hebo", help="hebo (default), smac, tpe, random, configs")
+    p.add_argument("--configs", type=Path, help="optimizer configs: JSON file with a list of configurations")
+    p.add_argument("--trials", type=int, default=20, help="trials in all, baselines included (default 20)")
+    p.add_argument("--instances", type=int, default=2, help="database instances on this machine (default 2)")
+    p.add_argument("--time-budget", type=float, help="stop starting trials after this many seconds")
+    p.add_argument(
+        "--objective", default="", help="latency (OLAP default), p95, or throughput (OLTP default)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--results", type=Path, help="results directory (default results/search-<time>)")
+    p.add_argument("--resume", action="store_true", help="continue the interrupted search in --results")
+    p.add_argument("--address", help="an existing Ray cluster (e.g. one from ray up cluster.yaml)")
+    p.add_argument(
+        "--no-baselines", action="store_true", help="do not evaluate the default and rule configs first"
+    )
+    p.add_argument("--repeats", type=int, default=2, help="OLAP: measured passes per trial (default 2)")
+    p.add_argument("--timeout", type=float, default=30.0, help="OLAP: statement timeout in s (default 30)")
+    p.add_argument("--duration", type=int, default=20, help="OLTP: measured seconds per trial (default 20)")
+    p.add_argument("--warmup", type=int, default=5, help="OLTP: warm-up seconds (default 5)")
+    p.add_argument("--clients", type=int, default=4, help="OLTP: client connections (default 4)")
+    p.add_argument("--bin-dir", type=Path, help="server bin directory")
+    p.add_argument("--allow-unsafe", action="store_true", help="allow deny-listed knobs")
+    p.add_argument("--dashboard", action="store_true", help="start the Ray dashboard (local Ray only)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log to stderr")
+    return p
+
+
+def _load_configs(path: Path | None) -> list[dict[str, Any]]:
+    if path is None:
+        return []
+    try:
+        configs = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise KnobrayError(
+            f"configs file {path} does not exist; pass a JSON list of configurations"
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise KnobrayError(
+            f"configs file {path} is not valid JSON ({exc.msg} at line {exc.lineno})"
+        ) from None
+    if not isinstance(configs, list) or not all(isinstance(c, dict) for c in configs):
+        raise KnobrayError(f"configs file {path} must hold a JSON list of knob -> value objects")
+    return configs
+
+
+def _check_inputs(args: argparse.Namespace) -> Any:
+    """Validates everything that can be checked without Ray or a server; returns the SearchSpec."""
+    from raytune.knobs import load_knob_file
+    from raytune.optimizers import OPTIMIZERS
+    from raytune.trial import OBJECTIVES, MeasureSettings, ensure_home, objective_name
+    from raytune.tune import SearchSpec, WorkloadSpec
+    from raytune.workloads import make_workload
+
+    if args.engine not in ("postgres", "mariadb"):
+        raise KnobrayError(f"unknown engine {args.engine!r}; use postgres or mariadb")
+    if args.optimizer not in OPTIMIZERS:
+        raise KnobrayError(f"unknown optimizer {args.optimizer!r}; use one of: {', '.join(OPTIMIZERS)}")
+    if args.objective and args.objective not in OBJECTIVES:
+        raise KnobrayError(f"unknown objective {args.objective!r}; use one of: {', '.join(OBJECTIVES)}")
+    if args.trials < 1 or args.instances < 1:
+        raise KnobrayError("--trials and --instances must be at least 1")
+    if args.resume and args.results is None:
+        raise KnobrayError("--resume needs --results DIR of the search to continue")
+    if args.resume and not (args.results / "ray").exists():
+        raise KnobrayError(
+            f"nothing to resume in {args.results}; run without --resume to start a search there"
+        )
+    if args.knobs is not None:
+        load_knob_file(args.knobs)
+    workload = make_workload(
+        args.workload,
+        sf=args.sf,
+        cache_dir=ensure_home() / "data",
+        queries_file=args.queries,
+        schema_file=args.schema,
+        data_dir=args.data,
+    )
+    workload.check(args.engine)
+    objective_name(workload, args.objective)
+    settings = MeasureSettings(
+        repeats=args.repeats,
+        timeout_s=args.timeout,
+        duration_s=args.duration,
+        warmup_s=args.warmup,
+        clients=args.clients,
+        plans=True,
+        objective=args.objective,
+    )
+    results = args.results or Path("results") / time.strftime("search-%Y%m%d-%H%M%S")
+    spec = SearchSpec(
+        results_dir=results,
+        engine=args.engine,
+        workload=WorkloadSpec(args.workload, args.sf, _abs(args.queries), _abs(args.schema), _abs(args.data)),
+        workload_kind=workload.kind.value,
+        knobs_file=args.knobs,
+        optimizer=args.optimizer,
+        trials=args.trials,
+        instances=args.instances,
+        time_budget_s=args.time_budget,
+        seed=args.seed,
+        baselines=not args.no_baselines,
+        configs=_load_configs(args.configs),
+        settings=settings,
+        address=args.address,
+        dashboard=args.dashboard,
+        bin_dir=args.bin_dir,
+        allow_unsafe=args.allow_unsafe,
+    )
+    from raytune.tune import knob_space_for
+
+    knob_space_for(spec)  # a bad knob file fails here, before Ray starts
+    return spec
+
+
+def _abs(path: Path | None) -> str | None:
+    return str(path.resolve()) if path else None
+
+
+class _Progress:
+    """A progress bar over trials with the best result so far."""
+
+    def __init__(self, total: int, mode: str) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, unit="trial", file=sys.stderr, dynamic_ncols=True, desc="search")
+        self.mode = mode
+        self.best: float | None = None
+        self.failed = 0
+
+    def __call__(self, row: dict[str, Any]) -> None:
+        value = row.get("objective")
+        if row.get("status") != "SUCCEEDED":
+            self.failed += 1
+        elif value is not None and (
+            self.best is None or (value < self.best if self.mode == "min" else value > self.best)
+        ):
+            self.best = value
+        best = "-" if self.best is None else f"{self.best:.4g}"
+        self.bar.set_postfix_str(f"best {best}, failed {self.failed}")
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not args.verbose:
+        warnings.filterwarnings("ignore")
+        os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    try:
+        spec = _check_inputs(args)
+    except KnobrayError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+    from raytune.search._report import format_summary, plot_convergence, summarize, write_best
+    from raytune.storage import TrialStore
+    from raytune.tune import run_search
+
+    results = spec.results_dir.resolve()
+    done = len(TrialStore(results)) if args.resume else 0
+    print(
+        f"knobray search: {spec.engine} / {args.workload} sf {args.sf:g} / {spec.optimizer} / "
+        f"{spec.trials} trials on {spec.instances} instances -> {results}",
+        file=sys.stderr,
+    )
+    progress = _Progress(spec.trials, spec.mode)
+    progress.bar.update(done)
+    t0 = time.perf_counter()
+    try:
+        store = run_search(spec, resume=args.resume, on_record=progress)
+    except KnobrayError as exc:
+        progress.close()
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        progress.close()
+        print(
+            f"interrupted; continue with: python -m raytune.search --resume --results {results}",
+            file=sys.stderr,
+        )
+        return 130
+    progress.close()
+    rows = TrialStore(results).rows() if store is None else store.rows()
+    summary = summarize(rows)
+    lines = format_summary(summary)
+    best = write_best(results, summary, spec.engine)
+    plot = plot_convergence(
+        rows,
+        summary,
+        results / "convergence.png",
+        f"{spec.engine} {args.workload} sf {args.sf:g}, {spec.optimizer}",
+    )
+    print("\n".join(lines))
+    if best is not None and summary.best_row is not None:
+        print("best configuration:")
+        for name, value in summary.best_row["config"].items():
+            print(f"  {name} = {value}")
+        print(f"ready to apply: {best[1]} (config file), {best[0]} (with SQL statements)")
+    print(f"convergence plot: {plot}")
+    print(
+        f"trial records: {results / 'trials.parquet'} ({len(rows)} rows); took {time.perf_counter() - t0:.0f}s"
+    )
+    return 0
