@@ -49,6 +49,7 @@ class TrialRecord:
         plans: Query -> EXPLAIN (FORMAT JSON) plan.
         hardware: Cores, RAM, disk type.
         timings: Seconds spent per phase (prepare, apply, restart, warmup, run, total).
+        instance: Where it ran, in a search: Ray node id and instance index on that node.
         error: One-line reason when FAILED.
         log_tail: The server log's last lines when FAILED.
         started_at: Unix time the trial started.
@@ -71,6 +72,7 @@ class TrialRecord:
     plans: dict[str, Any] = field(default_factory=dict)
     hardware: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    instance: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     log_tail: str | None = None
     started_at: float = field(default_factory=time.time)

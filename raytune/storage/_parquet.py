@@ -28,6 +28,7 @@ summary         string  JSON: headline numbers
 metrics         string  JSON: internal counter deltas
 plans_ref       string  path of the plans file, relative to the results directory, or null
 timings         string  JSON: seconds per phase
+instance        string  JSON: Ray node id and instance index the trial ran on
 error           string  one-line reason when FAILED
 started_at      double  Unix time the trial started
 =============== ======= ================================================================================
@@ -68,6 +69,7 @@ SCHEMA = pa.schema(
         ("metrics", pa.string()),
         ("plans_ref", pa.string()),
         ("timings", pa.string()),
+        ("instance", pa.string()),
         ("error", pa.string()),
         ("started_at", pa.float64()),
     ]

@@ -28,7 +28,7 @@ from raytune.tune._pool import (
     pool_name,
 )
 from raytune.tune._searchers import configs_space, make_search_alg, param_space
-from raytune.tune._trainable import make_trainable
+from raytune.tune._trainable import CONFIG_KEY, make_trainable
 
 logger = logging.getLogger(__name__)
 
@@ -263,4 +263,10 @@ def _fit(
                 failure_config=tune.FailureConfig(max_failures=0),
             ),
         )
-    tuner.fit()
+    grid = tuner.fit()
+    trials = grid._experiment_analysis.trials  # noqa: SLF001 - statuses tell an interrupted run from a finished one
+    grid_size = len(space[CONFIG_KEY]["grid_search"]) if CONFIG_KEY in space else 1
+    expected = num_samples * grid_size
+    unfinished = [t for t in trials if t.status not in ("TERMINATED", "ERROR")]
+    if unfinished or (spec.time_budget_s is None and len(trials) < expected):
+        raise KeyboardInterrupt(f"{run_name} was interrupted after {len(trials) - len(unfinished)} trials")

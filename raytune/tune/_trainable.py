@@ -48,7 +48,7 @@ def make_trainable(
         finally:
             ray.get(pool.release.remote(trial_id))
         score = ray.get(pool.score.remote(record["objective"], direction, penalty_factor, fallback))
-        record["instance"] = index
+        record["instance"] = {"node_id": node_id, "index": index}
         tune.report(
             {
                 "score": score,
