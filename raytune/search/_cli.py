@@ -193,6 +193,10 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     try:
         spec = _check_inputs(args)
+        from raytune.tune import check_slots, connect_ray
+
+        connect_ray(spec)
+        check_slots(spec.engine)
     except KnobrayError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +82,7 @@ def connect_ray(spec: SearchSpec) -> None:
         return
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     if spec.address:
+        _check_reachable(spec.address)
         try:
             ray.init(address=spec.address, namespace=POOL_NAMESPACE, log_to_driver=False)
         except Exception as exc:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError or ValueError here
@@ -98,6 +100,22 @@ def connect_ray(spec: SearchSpec) -> None:
         log_to_driver=False,
         configure_logging=False,
     )
+
+
+def _check_reachable(address: str) -> None:
+    """Fails fast on an address nothing listens on (ray.init would wait for minutes)."""
+    if address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[-1]
+    host, _, port = hostport.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=5):
+            return
+    except (OSError, ValueError) as exc:
+        raise KnobrayError(
+            f"cannot reach the Ray cluster at {address} ({exc}); check --address (host:port of the head) "
+            f"or start one with ray up cluster.yaml"
+        ) from None
 
 
 def _baseline_configs(spec: SearchSpec) -> list[tuple[str | None, dict[str, Any]]]:

@@ -1,0 +1,135 @@
+"""Searches on real Ray Tune over real PostgreSQL and MariaDB instances."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from raytune.search._cli import main as search_main
+from raytune.storage import TrialStore
+from raytune.trial import MeasureSettings
+from raytune.tune import SearchSpec, WorkloadSpec, run_search
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("local_ray")]
+
+FAST = ["--sf", "0.01", "--repeats", "1", "--timeout", "20"]
+
+
+def max_overlap(rows: list[dict]) -> int:
+    """Most trials measured at the same time (from each trial's start and duration)."""
+    events = []
+    for r in rows:
+        if r["timings"].get("total_s"):
+            events += [(r["started_at"], 1), (r["started_at"] + r["timings"]["total_s"], -1)]
+    running = peak = 0
+    for _, delta in sorted(events):
+        running += delta
+        peak = max(peak, running)
+    return peak
+
+
+@pytest.mark.parametrize("engine", ["postgres", "mariadb"])
+def test_four_trial_search_writes_rows_and_a_best_config(engine: str, tmp_path: Path, capsys) -> None:
+    results = tmp_path / "results"
+    code = search_main(["--engine", engine, *FAST, "--trials", "4", "--instances", "2", "--optimizer", "tpe",
+                        "--results", str(results)])
+    out = capsys.readouterr().out
+    assert code == 0
+    rows = TrialStore(results).rows()
+    assert len(rows) == 4 and len({r["trial_id"] for r in rows}) == 4
+    assert {r["baseline"] for r in rows} == {"default", "rules", None}
+    assert all(r["status"] == "SUCCEEDED" for r in rows), [r["error"] for r in rows]
+    assert max_overlap(rows) <= 2
+    best = json.loads((results / "best.json").read_text())
+    assert best["engine"] == engine and isinstance(best["config"], dict) and best["trial_id"] in {r["trial_id"] for r in rows}
+    conf = (results / "best.conf").read_text()
+    assert ("[mariadbd]" in conf) if engine == "mariadb" else ("= '" in conf)
+    assert (results / "convergence.png").stat().st_size > 1000
+    assert "default" in out and "rules" in out and "best" in out and "trials.parquet" in out
+
+
+@pytest.mark.parametrize("optimizer", ["hebo", "smac", "tpe", "random"])
+def test_each_optimizer_runs(optimizer: str, tmp_path: Path) -> None:
+    spec = SearchSpec(results_dir=tmp_path / optimizer, workload=WorkloadSpec("tpch", 0.01), optimizer=optimizer,
+                      trials=5, instances=2, settings=MeasureSettings(repeats=1, timeout_s=20, plans=False))
+    rows = run_search(spec).rows()
+    searched = [r for r in rows if r["baseline"] is None]
+    assert len(rows) == 5 and len(searched) == 3
+    assert all(r["optimizer"] == optimizer for r in searched)
+    assert len({json.dumps(r["config"], sort_keys=True) for r in searched}) == 3  # it proposes, not repeats
+    assert all(r["status"] == "SUCCEEDED" for r in rows), [r["error"] for r in rows]
+
+
+def test_configs_optimizer_evaluates_the_given_list(tmp_path: Path) -> None:
+    configs = [{"work_mem": "4MB"}, {"work_mem": "64MB", "shared_buffers": "256MB"}, {"jit": "off"}]
+    spec = SearchSpec(results_dir=tmp_path / "cfg", optimizer="configs", configs=configs, trials=3,
+                      settings=MeasureSettings(repeats=1, timeout_s=20, plans=False))
+    rows = run_search(spec).rows()
+    assert sorted(json.dumps(r["config"], sort_keys=True) for r in rows) == sorted(
+        json.dumps(c, sort_keys=True) for c in configs
+    )
+
+
+def _postmaster_pids(home: Path) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if cmd and cmd[0].endswith(b"/postgres") and b"-D" in cmd and str(home / "instances").encode() in cmd[cmd.index(b"-D") + 1]:
+            pids.append(int(entry.name))
+    return pids
+
+
+def _busy_postmaster(home: Path) -> int | None:
+    """A postmaster of a search instance with a backend in the middle of a query (process title ``... SELECT``)."""
+    postmasters = set(_postmaster_pids(home))
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            title = (entry / "cmdline").read_bytes()
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if title.startswith(b"postgres: knobray tpch") and b"SELECT" in title and ppid in postmasters:
+            return ppid
+    return None
+
+
+def test_server_killed_mid_trial_fails_that_trial_and_the_search_finishes(tmp_path: Path, knobray_home: Path) -> None:
+    results = tmp_path / "kill"
+    store = TrialStore(results)
+    killed: list[int] = []
+
+    def killer() -> None:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and not killed:
+            if len(store) >= 2:  # baselines done; kill a server while one of its backends runs a query
+                busy = _busy_postmaster(knobray_home)
+                if busy:
+                    os.kill(busy, signal.SIGKILL)
+                    killed.append(busy)
+                    return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    spec = SearchSpec(results_dir=results, optimizer="random", trials=6, instances=2,
+                      settings=MeasureSettings(repeats=20, timeout_s=20, plans=False))
+    rows = run_search(spec).rows()
+    thread.join(timeout=5)
+    assert killed, "no server was found to kill"
+    assert len(rows) == 6
+    failed = [r for r in rows if r["status"] == "FAILED"]
+    assert len(failed) >= 1 and all(r["error"] for r in failed)
+    assert rows[-1]["status"] == "SUCCEEDED" or any(r["status"] == "SUCCEEDED" for r in rows[-2:])
