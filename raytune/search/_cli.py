@@ -95,6 +95,8 @@ def _check_inputs(args: argparse.Namespace) -> Any:
         raise KnobrayError(f"unknown optimizer {args.optimizer!r}; use one of: {', '.join(OPTIMIZERS)}")
     if args.objective and args.objective not in OBJECTIVES:
         raise KnobrayError(f"unknown objective {args.objective!r}; use one of: {', '.join(OBJECTIVES)}")
+    if args.optimizer == "configs" and args.configs is None:
+        raise KnobrayError("optimizer configs needs --configs FILE with a JSON list of configurations")
     if args.trials < 1 or args.instances < 1:
         raise KnobrayError("--trials and --instances must be at least 1")
     if args.resume and args.results is None:

@@ -84,6 +84,7 @@ _JSON_FIELDS = (
     "summary",
     "metrics",
     "timings",
+    "instance",
 )
 
 

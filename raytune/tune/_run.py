@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,7 +176,7 @@ def run_search(
                 _fit(
                     spec,
                     results,
-                    "baselines",
+                    f"baselines-{int(time.time())}",
                     trainable,
                     configs_space(todo),
                     None,

@@ -12,7 +12,13 @@ import ray
 def local_ray() -> Iterator[None]:
     if ray.is_initialized():
         ray.shutdown()
-    ray.init(num_cpus=2, resources={"db_slot": 2}, include_dashboard=False, namespace="knobray",
-             log_to_driver=False, configure_logging=False)
+    ray.init(
+        num_cpus=2,
+        resources={"db_slot": 2},
+        include_dashboard=False,
+        namespace="knobray",
+        log_to_driver=False,
+        configure_logging=False,
+    )
     yield
     ray.shutdown()

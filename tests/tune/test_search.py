@@ -37,8 +37,21 @@ def max_overlap(rows: list[dict]) -> int:
 @pytest.mark.parametrize("engine", ["postgres", "mariadb"])
 def test_four_trial_search_writes_rows_and_a_best_config(engine: str, tmp_path: Path, capsys) -> None:
     results = tmp_path / "results"
-    code = search_main(["--engine", engine, *FAST, "--trials", "4", "--instances", "2", "--optimizer", "tpe",
-                        "--results", str(results)])
+    code = search_main(
+        [
+            "--engine",
+            engine,
+            *FAST,
+            "--trials",
+            "4",
+            "--instances",
+            "2",
+            "--optimizer",
+            "tpe",
+            "--results",
+            str(results),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     rows = TrialStore(results).rows()
@@ -47,7 +60,11 @@ def test_four_trial_search_writes_rows_and_a_best_config(engine: str, tmp_path: 
     assert all(r["status"] == "SUCCEEDED" for r in rows), [r["error"] for r in rows]
     assert max_overlap(rows) <= 2
     best = json.loads((results / "best.json").read_text())
-    assert best["engine"] == engine and isinstance(best["config"], dict) and best["trial_id"] in {r["trial_id"] for r in rows}
+    assert (
+        best["engine"] == engine
+        and isinstance(best["config"], dict)
+        and best["trial_id"] in {r["trial_id"] for r in rows}
+    )
     conf = (results / "best.conf").read_text()
     assert ("[mariadbd]" in conf) if engine == "mariadb" else ("= '" in conf)
     assert (results / "convergence.png").stat().st_size > 1000
@@ -56,8 +73,14 @@ def test_four_trial_search_writes_rows_and_a_best_config(engine: str, tmp_path: 
 
 @pytest.mark.parametrize("optimizer", ["hebo", "smac", "tpe", "random"])
 def test_each_optimizer_runs(optimizer: str, tmp_path: Path) -> None:
-    spec = SearchSpec(results_dir=tmp_path / optimizer, workload=WorkloadSpec("tpch", 0.01), optimizer=optimizer,
-                      trials=5, instances=2, settings=MeasureSettings(repeats=1, timeout_s=20, plans=False))
+    spec = SearchSpec(
+        results_dir=tmp_path / optimizer,
+        workload=WorkloadSpec("tpch", 0.01),
+        optimizer=optimizer,
+        trials=5,
+        instances=2,
+        settings=MeasureSettings(repeats=1, timeout_s=20, plans=False),
+    )
     rows = run_search(spec).rows()
     searched = [r for r in rows if r["baseline"] is None]
     assert len(rows) == 5 and len(searched) == 3
@@ -68,8 +91,13 @@ def test_each_optimizer_runs(optimizer: str, tmp_path: Path) -> None:
 
 def test_configs_optimizer_evaluates_the_given_list(tmp_path: Path) -> None:
     configs = [{"work_mem": "4MB"}, {"work_mem": "64MB", "shared_buffers": "256MB"}, {"jit": "off"}]
-    spec = SearchSpec(results_dir=tmp_path / "cfg", optimizer="configs", configs=configs, trials=3,
-                      settings=MeasureSettings(repeats=1, timeout_s=20, plans=False))
+    spec = SearchSpec(
+        results_dir=tmp_path / "cfg",
+        optimizer="configs",
+        configs=configs,
+        trials=3,
+        settings=MeasureSettings(repeats=1, timeout_s=20, plans=False),
+    )
     rows = run_search(spec).rows()
     assert sorted(json.dumps(r["config"], sort_keys=True) for r in rows) == sorted(
         json.dumps(c, sort_keys=True) for c in configs
@@ -85,7 +113,12 @@ def _postmaster_pids(home: Path) -> list[int]:
             cmd = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if cmd and cmd[0].endswith(b"/postgres") and b"-D" in cmd and str(home / "instances").encode() in cmd[cmd.index(b"-D") + 1]:
+        if (
+            cmd
+            and cmd[0].endswith(b"/postgres")
+            and b"-D" in cmd
+            and str(home / "instances").encode() in cmd[cmd.index(b"-D") + 1]
+        ):
             pids.append(int(entry.name))
     return pids
 
@@ -106,7 +139,9 @@ def _busy_postmaster(home: Path) -> int | None:
     return None
 
 
-def test_server_killed_mid_trial_fails_that_trial_and_the_search_finishes(tmp_path: Path, knobray_home: Path) -> None:
+def test_server_killed_mid_trial_fails_that_trial_and_the_search_finishes(
+    tmp_path: Path, knobray_home: Path
+) -> None:
     results = tmp_path / "kill"
     store = TrialStore(results)
     killed: list[int] = []
@@ -124,8 +159,13 @@ def test_server_killed_mid_trial_fails_that_trial_and_the_search_finishes(tmp_pa
 
     thread = threading.Thread(target=killer, daemon=True)
     thread.start()
-    spec = SearchSpec(results_dir=results, optimizer="random", trials=6, instances=2,
-                      settings=MeasureSettings(repeats=20, timeout_s=20, plans=False))
+    spec = SearchSpec(
+        results_dir=results,
+        optimizer="random",
+        trials=6,
+        instances=2,
+        settings=MeasureSettings(repeats=20, timeout_s=20, plans=False),
+    )
     rows = run_search(spec).rows()
     thread.join(timeout=5)
     assert killed, "no server was found to kill"

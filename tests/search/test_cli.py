@@ -1,0 +1,105 @@
+"""``python -m raytune.search`` as a user runs it: bad input, interrupt and resume (real Ray, real PostgreSQL)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from raytune.storage import TrialStore
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def search(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "raytune.search", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ},
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--engine", "oracle"], "unknown engine 'oracle'"),
+        (["--workload", "tpcx"], "unknown workload 'tpcx'"),
+        (
+            ["--optimizer", "genetic"],
+            "unknown optimizer 'genetic'; use one of: hebo, smac, tpe, random, configs",
+        ),
+        (["--knobs", "/nonexistent/knobs.json"], "knob file /nonexistent/knobs.json does not exist"),
+        (["--objective", "throughput"], "objective 'throughput' does not fit workload tpch"),
+        (["--optimizer", "configs"], "needs --configs FILE"),
+        (["--resume", "--results", "/nonexistent/run"], "nothing to resume"),
+        (["--address", "127.0.0.1:1"], "cannot reach the Ray cluster at 127.0.0.1:1"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(args: list[str], fragment: str) -> None:
+    proc = search(*args, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], proc.stderr
+
+
+def test_bad_knob_file_contents(tmp_path: Path) -> None:
+    knobs = tmp_path / "knobs.json"
+    knobs.write_text('{"knobs": {"shared_bufers": {}}}')
+    proc = search("--knobs", str(knobs), timeout=120)
+    assert proc.returncode == 2 and "unknown knob 'shared_bufers'" in proc.stderr
+
+
+@pytest.mark.slow
+def test_interrupted_search_resumes_with_every_trial_recorded_once(tmp_path: Path) -> None:
+    results = tmp_path / "run"
+    args = [
+        "--sf",
+        "0.01",
+        "--repeats",
+        "8",
+        "--timeout",
+        "20",
+        "--trials",
+        "8",
+        "--optimizer",
+        "random",
+        "--results",
+        str(results),
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "raytune.search", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    store = TrialStore(results)
+    deadline = time.monotonic() + 300
+    while len(store) < 4 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()[1]
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    before = {r["trial_id"] for r in store.rows()}
+    assert proc.returncode == 130, err
+    assert "--resume" in err and 4 <= len(before) < 8
+
+    resumed = search(*args, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    rows = store.rows()
+    ids = [r["trial_id"] for r in rows]
+    assert len(rows) == 8 and len(set(ids)) == 8, ids
+    assert before <= set(ids)
+    assert (
+        sum(r["baseline"] == "default" for r in rows) == 1
+        and sum(r["baseline"] == "rules" for r in rows) == 1
+    )
+    assert "best" in resumed.stdout
