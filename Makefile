@@ -10,7 +10,7 @@ DEBIAN_PACKAGES := mariadb-server sysbench
 .PHONY: run test install system lint format bench clean
 
 run: install
-	$(PY) -m raytune.trial
+	$(PY) -m raytune.search
 
 test: install
 	$(PY) -m pytest -q tests

@@ -243,9 +243,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("\n".join(lines))
     if best is not None and summary.best_row is not None:
-        print("best configuration:")
-        for name, value in summary.best_row["config"].items():
-            print(f"  {name} = {value}")
+        from raytune.knobs import load_catalog
+
+        catalog = load_catalog(spec.engine)
+        native = catalog.validate(summary.best_row["config"], allow_denied=True)
+        print("best configuration:" if native else "best configuration: the server defaults")
+        for name, value in native.items():
+            print(f"  {name} = {catalog[name].format(value)}")
         print(f"ready to apply: {best[1]} (config file), {best[0]} (with SQL statements)")
     print(f"convergence plot: {plot}")
     print(
