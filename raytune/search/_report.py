@@ -67,6 +67,8 @@ def write_best(results_dir: Path, summary: SearchSummary, engine: str) -> tuple[
     values = catalog.validate(row["config"], allow_denied=True)
     cls = engine_class(engine)
     conf_text = cls.config_file_text(values, catalog)
+    if not values:
+        conf_text += "# nothing to change: the server defaults measured best\n"
     doc = {
         "engine": engine,
         "engine_version": row["engine_version"],

@@ -151,7 +151,8 @@ def run_search(
     results.mkdir(parents=True, exist_ok=True)
     store = TrialStore(results)
     connect_ray(spec)
-    check_slots(spec.engine)
+    # On a cluster the db_slots decide how many trials can run at once; locally that is --instances.
+    concurrency = check_slots(spec.engine) if spec.address else spec.instances
 
     name = pool_name(results.name)
     instance_spec = InstanceSpec(
@@ -212,7 +213,7 @@ def run_search(
                 specs,
                 mode=spec.mode,
                 seed=spec.seed,
-                max_concurrent=spec.instances,
+                max_concurrent=concurrency,
                 n_trials=spec.trials,
                 known_points=points,
                 known_scores=scores,

@@ -1,0 +1,350 @@
+"""Tuning benchmark: knobray's optimizers against the default, rule-based and random configurations, side by side.
+
+Every method runs through the same search machinery (``raytune.tune.run_search``) with the same trial budget and
+seeds on the same machine in one run. Per scenario it records, per method (mean and spread over seeds): best
+objective, improvement over the default and over the rule config, trials needed to come within 5% of the best
+result any method found, wall time and trial overhead; then re-measures each method's best config against the
+default alternately on one instance (so noise is not taken for improvement), and compares 1 vs 2 instances.
+
+    .venv/bin/python bench/tuning.py --scenario pg-tpch            # full: about an hour on 2 cores
+    .venv/bin/python bench/tuning.py --scenario pg-tpch --quick    # smoke test: tiny scale, few trials
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from raytune.hardware import detect_hardware
+from raytune.trial import MeasureSettings
+from raytune.tune import SearchSpec, WorkloadSpec, run_search
+
+HERE = Path(__file__).resolve().parent
+SCENARIOS: dict[str, dict[str, Any]] = {
+    "pg-tpch": {
+        "engine": "postgres",
+        "workload": "tpch",
+        "sf": 0.1,
+        "kind": "olap",
+        "settings": MeasureSettings(repeats=1, timeout_s=30, plans=False),
+    },
+    "pg-oltp": {
+        "engine": "postgres",
+        "workload": "pgbench",
+        "sf": 10,
+        "kind": "oltp",
+        "settings": MeasureSettings(duration_s=15, warmup_s=5, clients=4, plans=False),
+    },
+    "maria-tpch": {
+        "engine": "mariadb",
+        "workload": "tpch",
+        "sf": 0.1,
+        "kind": "olap",
+        "settings": MeasureSettings(repeats=1, timeout_s=30, plans=False),
+    },
+    "maria-oltp": {
+        "engine": "mariadb",
+        "workload": "sysbench-rw",
+        "sf": 1,
+        "kind": "oltp",
+        "settings": MeasureSettings(duration_s=15, warmup_s=5, clients=4, plans=False),
+    },
+}
+OPTIMIZERS = ["random", "hebo", "smac", "tpe"]
+
+
+def _spec(scn: dict[str, Any], results: Path, **kw: Any) -> SearchSpec:
+    return SearchSpec(
+        results_dir=results,
+        engine=scn["engine"],
+        workload=WorkloadSpec(scn["workload"], scn["sf"]),
+        workload_kind=scn["kind"],
+        settings=scn["settings"],
+        **kw,
+    )
+
+
+def _better(direction: str, a: float, b: float) -> bool:
+    return a < b if direction == "min" else a > b
+
+
+def _curve(rows: list[dict[str, Any]], direction: str) -> list[float | None]:
+    best: float | None = None
+    out: list[float | None] = []
+    for r in rows:
+        v = r["objective"] if r["status"] == "SUCCEEDED" else None
+        if v is not None and (best is None or _better(direction, v, best)):
+            best = v
+        out.append(best)
+    return out
+
+
+def _stats(values: list[float | None]) -> dict[str, Any]:
+    vals = [v for v in values if v is not None]
+    return {
+        "mean": statistics.fmean(vals) if vals else None,
+        "sd": statistics.stdev(vals) if len(vals) > 1 else 0.0 if vals else None,
+        "per_seed": values,
+    }
+
+
+def _pct(direction: str, best: float | None, base: float | None) -> float | None:
+    if best is None or not base:
+        return None
+    return 100 * ((base - best) / base if direction == "min" else (best - base) / base)
+
+
+def run_scenario(
+    name: str, trials: int, seeds: list[int], methods: list[str], out: Path, remeasure: int, scaling: bool
+) -> dict[str, Any]:
+    scn = dict(SCENARIOS[name])
+    direction = "min" if scn["kind"] == "olap" else "max"
+    runs: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
+    for seed in seeds:
+        for method in methods:
+            t0 = time.perf_counter()
+            rows = run_search(
+                _spec(
+                    scn, out / method / f"seed{seed}", optimizer=method, trials=trials, seed=seed, instances=2
+                )
+            ).rows()
+            wall = time.perf_counter() - t0
+            runs[method].append({"seed": seed, "rows": rows, "wall_s": wall})
+            print(f"  {name} {method} seed {seed}: {len(rows)} trials in {wall:.0f}s", file=sys.stderr)
+    all_ok = [
+        r["objective"] for m in methods for run in runs[m] for r in run["rows"] if r["status"] == "SUCCEEDED"
+    ]
+    global_best = (min if direction == "min" else max)(all_ok)
+    within = (
+        (lambda v: v <= 1.05 * global_best) if direction == "min" else (lambda v: v >= 0.95 * global_best)
+    )
+
+    def baseline(run: dict[str, Any], label: str) -> float | None:
+        return next((r["objective"] for r in run["rows"] if r["baseline"] == label), None)
+
+    report: dict[str, Any] = {}
+    for label in ("default", "rules"):
+        values = [baseline(run, label) for m in methods for run in runs[m]]
+        report[label] = {"best_objective": _stats(values)}
+    for method in methods:
+        best, vs_default, vs_rules, to_5pct, walls, overheads, curves = [], [], [], [], [], [], []
+        for run in runs[method]:
+            curve = _curve(run["rows"], direction)
+            b = curve[-1] if curve else None
+            best.append(b)
+            vs_default.append(_pct(direction, b, baseline(run, "default")))
+            vs_rules.append(_pct(direction, b, baseline(run, "rules")))
+            to_5pct.append(next((i + 1 for i, v in enumerate(curve) if v is not None and within(v)), None))
+            walls.append(run["wall_s"])
+            ov = [
+                (r["timings"].get("apply_s", 0) + r["timings"].get("restart_s", 0)) / r["timings"]["run_s"]
+                for r in run["rows"]
+                if r["timings"].get("run_s")
+            ]
+            overheads.append(100 * statistics.median(ov) if ov else None)
+            curves.append(curve)
+        report[method] = {
+            "best_objective": _stats(best),
+            "improvement_over_default_pct": _stats(vs_default),
+            "improvement_over_rules_pct": _stats(vs_rules),
+            "trials_to_within_5pct": _stats(to_5pct),
+            "wall_s": _stats(walls),
+            "trial_overhead_pct": _stats(overheads),
+            "curves": curves,
+            "best_config": _best_config(runs[method], direction),
+        }
+    result = {
+        "scenario": name,
+        **{k: v for k, v in scn.items() if k != "settings"},
+        "settings": vars(scn["settings"]),
+        "direction": direction,
+        "trials": trials,
+        "seeds": seeds,
+        "global_best": global_best,
+        "methods": report,
+    }
+    if remeasure:
+        result["remeasure"] = _remeasure(scn, out / "remeasure", report, methods, remeasure, direction)
+    if scaling:
+        result["scaling"] = _scaling(scn, out / "scaling", trials)
+    return result
+
+
+def _best_config(runs: list[dict[str, Any]], direction: str) -> dict[str, Any] | None:
+    ok = [r for run in runs for r in run["rows"] if r["status"] == "SUCCEEDED"]
+    if not ok:
+        return None
+    pick = min if direction == "min" else max
+    return pick(ok, key=lambda r: r["objective"])["config"]
+
+
+def _remeasure(
+    scn: dict[str, Any], out: Path, report: dict[str, Any], methods: list[str], pairs: int, direction: str
+) -> dict[str, Any]:
+    """Each method's best config and the default, alternately on ONE instance, ``pairs`` times each."""
+    result: dict[str, Any] = {}
+    for method in methods:
+        best = report[method]["best_config"]
+        if best is None:
+            continue
+        configs = [c for _ in range(pairs) for c in ({}, best)]
+        rows = run_search(
+            _spec(
+                scn,
+                out / method,
+                optimizer="configs",
+                configs=configs,
+                trials=len(configs),
+                instances=1,
+                baselines=False,
+            )
+        ).rows()
+        defaults = [r["objective"] for r in rows if r["config"] == {} and r["objective"] is not None]
+        bests = [r["objective"] for r in rows if r["config"] != {} and r["objective"] is not None]
+        ratios = [b / d for b, d in zip(bests, defaults, strict=False) if d]
+        result[method] = {
+            "ratio_best_to_default": _stats(ratios),
+            "default": defaults,
+            "best": bests,
+            "improvement_pct": _pct(direction, statistics.fmean(bests), statistics.fmean(defaults))
+            if bests and defaults
+            else None,
+        }
+    return result
+
+
+def _scaling(scn: dict[str, Any], out: Path, trials: int) -> dict[str, Any]:
+    """Random search with 1 and with 2 instances: trials per hour, and the spread of the default measured alone
+    vs. beside a concurrent trial (the noise shared cores add)."""
+    result: dict[str, Any] = {}
+    for n in (1, 2):
+        t0 = time.perf_counter()
+        run_search(_spec(scn, out / f"random-{n}", optimizer="random", trials=trials, instances=n, seed=0))
+        result[f"trials_per_hour_{n}"] = 3600 * trials / (time.perf_counter() - t0)
+        rows = run_search(
+            _spec(
+                scn,
+                out / f"default-{n}",
+                optimizer="configs",
+                configs=[{}] * 4,
+                trials=4,
+                instances=n,
+                baselines=False,
+            )
+        ).rows()
+        values = [r["objective"] for r in rows if r["objective"] is not None]
+        result[f"default_cv_pct_{n}"] = (
+            100 * statistics.stdev(values) / statistics.fmean(values) if len(values) > 1 else None
+        )
+    result["speedup_2_vs_1"] = result["trials_per_hour_2"] / result["trials_per_hour_1"]
+    return result
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
+    for method, data in result["methods"].items():
+        curves = data.get("curves")
+        if not curves:
+            continue
+        n = min(len(c) for c in curves)
+        arr = np.array([[np.nan if v is None else v for v in c[:n]] for c in curves], dtype=float)
+        x = np.arange(1, n + 1)
+        ax.plot(x, np.nanmean(arr, axis=0), label=method)
+        ax.fill_between(x, np.nanmin(arr, axis=0), np.nanmax(arr, axis=0), alpha=0.15)
+    for label, style in (("default", "--"), ("rules", ":")):
+        mean = result["methods"][label]["best_objective"]["mean"]
+        if mean is not None:
+            ax.axhline(mean, linestyle=style, color="gray", label=label)
+    ax.set_xlabel("trial")
+    ax.set_ylabel("best so far (" + ("latency s" if result["direction"] == "min" else "tps") + ")")
+    ax.set_title(f"{result['scenario']}: {result['engine']} {result['workload']} sf {result['sf']}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--scenario", choices=sorted(SCENARIOS), action="append", help="repeatable; default: all four"
+    )
+    p.add_argument("--trials", type=int, default=20)
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--methods", default=",".join(OPTIMIZERS))
+    p.add_argument(
+        "--remeasure", type=int, default=3, help="alternating default/best pairs per method (0: skip)"
+    )
+    p.add_argument("--no-scaling", action="store_true")
+    p.add_argument("--quick", action="store_true", help="smoke test: sf 0.01, 4 trials, 1 seed, random + tpe")
+    p.add_argument("--out", type=Path, default=HERE / "results")
+    p.add_argument("--work", type=Path, default=Path("results") / "bench-tuning")
+    args = p.parse_args()
+    scenarios = args.scenario or sorted(SCENARIOS)
+    methods = args.methods.split(",")
+    trials, seeds, remeasure, scaling = (
+        args.trials,
+        list(range(args.seeds)),
+        args.remeasure,
+        not args.no_scaling,
+    )
+    if args.quick:
+        for name in scenarios:
+            s = SCENARIOS[name]
+            SCENARIOS[name] = {
+                **s,
+                "sf": 0.01 if s["kind"] == "olap" else 1,
+                "settings": replace(s["settings"], duration_s=3, warmup_s=1),
+            }
+        trials, seeds, methods, remeasure, scaling = 4, [0], ["random", "tpe"], 1, False
+    ray.init(
+        num_cpus=max(2, detect_hardware().cores),
+        resources={"db_slot": 2},
+        include_dashboard=False,
+        namespace="knobray",
+        log_to_driver=False,
+        configure_logging=False,
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name in scenarios:
+        t0 = time.perf_counter()
+        result = run_scenario(name, trials, seeds, methods, args.work / name, remeasure, scaling)
+        result["command"] = " ".join(["python", "bench/tuning.py", *sys.argv[1:]])
+        result["when"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+        result["machine"] = {**detect_hardware().to_dict(), "platform": platform.platform()}
+        result["scenario_wall_s"] = time.perf_counter() - t0
+        suffix = "-quick" if args.quick else ""
+        (args.out / f"tuning-{name}{suffix}.json").write_text(
+            json.dumps(result, indent=1, default=str) + "\n"
+        )
+        plot(result, args.out / f"tuning-{name}{suffix}.png")
+        print(f"{name}: wrote {args.out / f'tuning-{name}{suffix}.json'} in {result['scenario_wall_s']:.0f}s")
+        for method in ["default", "rules", *methods]:
+            data = result["methods"][method]
+            bo = data["best_objective"]["mean"]
+            imp = data.get("improvement_over_default_pct", {}).get("mean")
+            print(
+                f"  {method:<8} best {bo if bo is None else f'{bo:.4g}'}"
+                + ("" if imp is None else f"  vs default {imp:+.1f}%")
+            )
+    ray.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
