@@ -18,21 +18,15 @@ EXIT_BAD_INPUT = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from raytune.trial import MeasureSettings, add_measure_arguments, add_workload_arguments
+
     p = argparse.ArgumentParser(
         prog="python -m raytune.search",
         description="Search the knob space of a real database for a workload with Ray Tune. With no arguments: "
         "embedded PostgreSQL, TPC-H SF 0.1, HEBO, 2 instances, 20 trials.",
     )
-    p.add_argument("--engine", default="postgres", help="postgres (default) or mariadb")
-    p.add_argument(
-        "--workload", default="tpch", help="tpch (default), tpcds, pgbench, sysbench-rw, sysbench-ro, custom"
-    )
-    p.add_argument("--sf", type=float, default=0.1, help="scale factor (default 0.1)")
-    p.add_argument(
-        "--queries", type=Path, help="query file (.sql or E2ETune .wg) instead of the standard queries"
-    )
-    p.add_argument("--schema", type=Path, help="custom workload: schema SQL file")
-    p.add_argument("--data", type=Path, help="custom workload: folder of <table>.csv files")
+    add_workload_arguments(p, sf=0.1)
+    add_measure_arguments(p, MeasureSettings(repeats=2, timeout_s=30.0, duration_s=20, warmup_s=5, clients=4))
     p.add_argument(
         "--knobs", type=Path, help="knob file (knobray or E2ETune format; default: the curated set)"
     )
@@ -41,9 +35,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trials", type=int, default=20, help="trials in all, baselines included (default 20)")
     p.add_argument("--instances", type=int, default=2, help="database instances on this machine (default 2)")
     p.add_argument("--time-budget", type=float, help="stop starting trials after this many seconds")
-    p.add_argument(
-        "--objective", default="", help="latency (OLAP default), p95, or throughput (OLTP default)"
-    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--results", type=Path, help="results directory (default results/search-<time>)")
     p.add_argument("--resume", action="store_true", help="continue the interrupted search in --results")
@@ -51,15 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-baselines", action="store_true", help="do not evaluate the default and rule configs first"
     )
-    p.add_argument("--repeats", type=int, default=2, help="OLAP: measured passes per trial (default 2)")
-    p.add_argument("--timeout", type=float, default=30.0, help="OLAP: statement timeout in s (default 30)")
-    p.add_argument("--duration", type=int, default=20, help="OLTP: measured seconds per trial (default 20)")
-    p.add_argument("--warmup", type=int, default=5, help="OLTP: warm-up seconds (default 5)")
-    p.add_argument("--clients", type=int, default=4, help="OLTP: client connections (default 4)")
-    p.add_argument("--bin-dir", type=Path, help="server bin directory")
-    p.add_argument("--allow-unsafe", action="store_true", help="allow deny-listed knobs")
     p.add_argument("--dashboard", action="store_true", help="start the Ray dashboard (local Ray only)")
-    p.add_argument("-v", "--verbose", action="store_true", help="log to stderr")
     return p
 
 
@@ -85,12 +68,9 @@ def _check_inputs(args: argparse.Namespace) -> Any:
     """Validates everything that can be checked without Ray or a server; returns the SearchSpec."""
     from raytune.knobs import load_knob_file
     from raytune.optimizers import OPTIMIZERS
-    from raytune.trial import OBJECTIVES, MeasureSettings, ensure_home, objective_name
+    from raytune.trial import OBJECTIVES, objective_name, settings_from_args, workload_from_args
     from raytune.tune import SearchSpec, WorkloadSpec
-    from raytune.workloads import make_workload
 
-    if args.engine not in ("postgres", "mariadb"):
-        raise KnobrayError(f"unknown engine {args.engine!r}; use postgres or mariadb")
     if args.optimizer not in OPTIMIZERS:
         raise KnobrayError(f"unknown optimizer {args.optimizer!r}; use one of: {', '.join(OPTIMIZERS)}")
     if args.objective and args.objective not in OBJECTIVES:
@@ -107,25 +87,9 @@ def _check_inputs(args: argparse.Namespace) -> Any:
         )
     if args.knobs is not None:
         load_knob_file(args.knobs)
-    workload = make_workload(
-        args.workload,
-        sf=args.sf,
-        cache_dir=ensure_home() / "data",
-        queries_file=args.queries,
-        schema_file=args.schema,
-        data_dir=args.data,
-    )
-    workload.check(args.engine)
+    workload = workload_from_args(args)
     objective_name(workload, args.objective)
-    settings = MeasureSettings(
-        repeats=args.repeats,
-        timeout_s=args.timeout,
-        duration_s=args.duration,
-        warmup_s=args.warmup,
-        clients=args.clients,
-        plans=True,
-        objective=args.objective,
-    )
+    settings = settings_from_args(args)
     results = args.results or Path("results") / time.strftime("search-%Y%m%d-%H%M%S")
     spec = SearchSpec(
         results_dir=results,

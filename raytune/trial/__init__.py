@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from raytune.trial._args import (
+    add_measure_arguments,
+    add_workload_arguments,
+    settings_from_args,
+    workload_from_args,
+)
 from raytune.trial._golden import GoldenStore
 from raytune.trial._runner import (
     OBJECTIVES,
@@ -13,6 +19,10 @@ from raytune.trial._runner import (
 )
 
 __all__ = [
+    "add_measure_arguments",
+    "add_workload_arguments",
+    "settings_from_args",
+    "workload_from_args",
     "OBJECTIVES",
     "objective_name",
     "GoldenStore",

@@ -11,6 +11,13 @@ from typing import Any
 
 from raytune.errors import KnobrayError
 from raytune.records import TrialStatus
+from raytune.trial._args import (
+    add_measure_arguments,
+    add_workload_arguments,
+    settings_from_args,
+    workload_from_args,
+)
+from raytune.trial._runner import MeasureSettings
 
 EXIT_FAILED_TRIAL = 1
 EXIT_BAD_INPUT = 2
@@ -21,37 +28,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m raytune.trial",
         description="Measure one knob configuration on a fresh database instance and print its TrialRecord as JSON.",
     )
-    p.add_argument("--engine", default="postgres", help="postgres (default) or mariadb")
-    p.add_argument(
-        "--workload", default="tpch", help="tpch (default), tpcds, pgbench, sysbench-rw, sysbench-ro, custom"
-    )
-    p.add_argument("--sf", type=float, default=0.01, help="scale factor (default 0.01)")
+    add_workload_arguments(p, sf=0.01)
+    add_measure_arguments(p, MeasureSettings(repeats=3, timeout_s=60.0, duration_s=30, warmup_s=5, clients=4))
     p.add_argument(
         "--config", help="configuration as JSON text or a JSON file (default: the server defaults)"
     )
-    p.add_argument(
-        "--queries", type=Path, help="query file (.sql, or E2ETune .wg) run instead of the standard queries"
-    )
-    p.add_argument("--schema", type=Path, help="custom workload: schema SQL file")
-    p.add_argument("--data", type=Path, help="custom workload: folder of <table>.csv files with a header")
-    p.add_argument(
-        "--repeats", type=int, default=3, help="OLAP: measured passes after one warm-up pass (default 3)"
-    )
-    p.add_argument(
-        "--timeout", type=float, default=60.0, help="OLAP: statement timeout in seconds (default 60)"
-    )
-    p.add_argument("--duration", type=int, default=30, help="OLTP: measured seconds (default 30)")
-    p.add_argument("--warmup", type=int, default=5, help="OLTP: warm-up seconds (default 5)")
-    p.add_argument("--clients", type=int, default=4, help="OLTP: client connections (default 4)")
-    p.add_argument(
-        "--bin-dir", type=Path, help="server bin directory (default: embedded PostgreSQL / Debian MariaDB)"
-    )
-    p.add_argument(
-        "--allow-unsafe", action="store_true", help="allow deny-listed knobs (fsync, logging, ...)"
-    )
     p.add_argument("--no-plans", action="store_true", help="do not record EXPLAIN plans")
     p.add_argument("--out", type=Path, help="also write the record to this file")
-    p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     return p
 
 
@@ -90,32 +73,14 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    # Imports after argument parsing keep --help fast.
-    from raytune.trial._runner import MeasureSettings, TrialRunner, ensure_home, validate_config
-    from raytune.workloads import make_workload
+    from raytune.trial._runner import TrialRunner, objective_name, validate_config
 
     try:
-        if args.engine not in ("postgres", "mariadb"):
-            raise KnobrayError(f"unknown engine {args.engine!r}; use postgres or mariadb")
+        workload = workload_from_args(args)
         config = parse_config(args.config)
         validate_config(args.engine, config, allow_unsafe=args.allow_unsafe)
-        workload = make_workload(
-            args.workload,
-            sf=args.sf,
-            cache_dir=ensure_home() / "data",
-            queries_file=args.queries,
-            schema_file=args.schema,
-            data_dir=args.data,
-        )
-        workload.check(args.engine)
-        settings = MeasureSettings(
-            repeats=args.repeats,
-            timeout_s=args.timeout,
-            duration_s=args.duration,
-            warmup_s=args.warmup,
-            clients=args.clients,
-            plans=not args.no_plans,
-        )
+        settings = settings_from_args(args, plans=not args.no_plans)
+        objective_name(workload, settings.objective)
         with TrialRunner(
             args.engine, workload, bin_dir=args.bin_dir, settings=settings, allow_unsafe=args.allow_unsafe
         ) as runner:

@@ -1,0 +1,100 @@
+"""Command-line arguments shared by ``python -m raytune.trial`` and ``python -m raytune.search``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from raytune.errors import KnobrayError
+from raytune.trial._runner import MeasureSettings, ensure_home
+from raytune.workloads import Workload, make_workload
+
+
+def add_workload_arguments(p: argparse.ArgumentParser, *, sf: float) -> None:
+    """Engine, workload and server options."""
+    p.add_argument("--engine", default="postgres", help="postgres (default) or mariadb")
+    p.add_argument(
+        "--workload", default="tpch", help="tpch (default), tpcds, pgbench, sysbench-rw, sysbench-ro, custom"
+    )
+    p.add_argument("--sf", type=float, default=sf, help=f"scale factor (default {sf:g})")
+    p.add_argument(
+        "--queries", type=Path, help="query file (.sql, or E2ETune .wg) run instead of the standard queries"
+    )
+    p.add_argument("--schema", type=Path, help="custom workload: schema SQL file")
+    p.add_argument("--data", type=Path, help="custom workload: folder of <table>.csv files with a header")
+    p.add_argument(
+        "--bin-dir", type=Path, help="server bin directory (default: embedded PostgreSQL / Debian MariaDB)"
+    )
+    p.add_argument(
+        "--allow-unsafe", action="store_true", help="allow deny-listed knobs (fsync, logging, ...)"
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+
+
+def add_measure_arguments(p: argparse.ArgumentParser, defaults: MeasureSettings) -> None:
+    """How each trial measures."""
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=defaults.repeats,
+        help=f"OLAP: measured passes after one warm-up pass (default {defaults.repeats})",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=defaults.timeout_s,
+        help=f"OLAP: statement timeout in seconds (default {defaults.timeout_s:g})",
+    )
+    p.add_argument(
+        "--duration",
+        type=int,
+        default=defaults.duration_s,
+        help=f"OLTP: measured seconds (default {defaults.duration_s})",
+    )
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=defaults.warmup_s,
+        help=f"OLTP: warm-up seconds (default {defaults.warmup_s})",
+    )
+    p.add_argument(
+        "--clients",
+        type=int,
+        default=defaults.clients,
+        help=f"OLTP: client connections (default {defaults.clients})",
+    )
+    p.add_argument(
+        "--objective", default="", help="latency (OLAP default), p95, or throughput (OLTP default)"
+    )
+
+
+def workload_from_args(args: argparse.Namespace) -> Workload:
+    """The workload the arguments name, checked against the engine (no server is touched).
+
+    Raises:
+        KnobrayError: Unknown engine or workload, or bad workload inputs.
+    """
+    if args.engine not in ("postgres", "mariadb"):
+        raise KnobrayError(f"unknown engine {args.engine!r}; use postgres or mariadb")
+    workload = make_workload(
+        args.workload,
+        sf=args.sf,
+        cache_dir=ensure_home() / "data",
+        queries_file=args.queries,
+        schema_file=args.schema,
+        data_dir=args.data,
+    )
+    workload.check(args.engine)
+    return workload
+
+
+def settings_from_args(args: argparse.Namespace, *, plans: bool = True) -> MeasureSettings:
+    return MeasureSettings(
+        repeats=args.repeats,
+        timeout_s=args.timeout,
+        duration_s=args.duration,
+        warmup_s=args.warmup,
+        clients=args.clients,
+        plans=plans,
+        objective=args.objective,
+    )
