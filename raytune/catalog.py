@@ -13,8 +13,8 @@ from pathlib import Path
 
 from raytune.engines import create_instance
 from raytune.errors import KnobrayError
+from raytune.home import knobray_home
 from raytune.knobs import save_catalog
-from raytune.knobs._catalog import knobray_home
 
 
 def write_catalog(engine: str, out: Path | None, bin_dir: Path | None = None) -> Path:

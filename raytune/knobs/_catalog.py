@@ -21,6 +21,7 @@ from typing import Any
 
 from raytune.errors import KnobError
 from raytune.hardware import Hardware
+from raytune.home import knobray_home
 from raytune.knobs._knob import ApplyCost, Knob, KnobSpace, KnobType
 from raytune.knobs._units import parse_quantity, unit_kind, unit_scale
 
@@ -30,14 +31,6 @@ DATA_DIR = Path(__file__).parent / "data"
 _RELATIVE = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*\*\s*)?(ram|cores)\s*$")
 MEMORY_CAP_FRACTION = 0.8  # OtterTune's bound for memory knobs
 UNBOUNDED_COUNT_FACTOR = 100  # a count knob with an extreme range is capped at 100x its default
-
-
-def knobray_home() -> Path:
-    """Where knobray keeps caches: $KNOBRAY_HOME, else /var/tmp/knobray as root, else ~/.cache/knobray."""
-    env = os.environ.get("KNOBRAY_HOME")
-    if env:
-        return Path(env)
-    return Path("/var/tmp/knobray") if os.getuid() == 0 else Path.home() / ".cache" / "knobray"
 
 
 # ----- catalogs ------------------------------------------------------------------------------------------------

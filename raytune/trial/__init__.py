@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from raytune.home import ensure_home
 from raytune.trial._args import (
     add_measure_arguments,
     add_workload_arguments,
@@ -13,7 +14,6 @@ from raytune.trial._runner import (
     OBJECTIVES,
     MeasureSettings,
     TrialRunner,
-    ensure_home,
     objective_name,
     validate_config,
 )

@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from raytune.errors import KnobrayError
-from raytune.trial._runner import MeasureSettings, ensure_home
+from raytune.home import ensure_home
+from raytune.trial._runner import MeasureSettings
 from raytune.workloads import Workload, make_workload
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -14,8 +13,8 @@ from typing import Any
 from raytune.engines import EngineInstance, create_instance
 from raytune.errors import ConfigRejectedError, EngineError, KnobrayError
 from raytune.hardware import Hardware, detect_hardware
+from raytune.home import ensure_home
 from raytune.knobs import KnobSpace, load_catalog, save_catalog
-from raytune.knobs._catalog import knobray_home
 from raytune.measurement import (
     ClientFailedError,
     QueryFailedError,
@@ -54,15 +53,6 @@ class MeasureSettings:
     clients: int = 4
     plans: bool = True
     objective: str = ""  # latency | p95 | throughput; "" = latency (OLAP) or throughput (OLTP)
-
-
-def ensure_home() -> Path:
-    """Creates knobray's home (traversable by the server user) and returns it."""
-    home = knobray_home()
-    home.mkdir(parents=True, exist_ok=True)
-    if os.getuid() == 0:
-        os.chmod(home, 0o755)
-    return home
 
 
 def validate_config(
