@@ -208,9 +208,13 @@ def _remeasure(
                 baselines=False,
             )
         ).rows()
-        defaults = [r["objective"] for r in rows if r["config"] == {} and r["objective"] is not None]
-        bests = [r["objective"] for r in rows if r["config"] != {} and r["objective"] is not None]
-        ratios = [b / d for b, d in zip(bests, defaults, strict=False) if d]
+        # One instance, so the rows alternate default, best, default, best... in start order.
+        pairs_measured = [
+            (rows[i]["objective"], rows[i + 1]["objective"]) for i in range(0, len(rows) - 1, 2)
+        ]
+        pairs_ok = [(d, b) for d, b in pairs_measured if d is not None and b is not None]
+        defaults, bests = [d for d, _ in pairs_ok], [b for _, b in pairs_ok]
+        ratios = [b / d for d, b in pairs_ok if d]
         result[method] = {
             "ratio_best_to_default": _stats(ratios),
             "default": defaults,
