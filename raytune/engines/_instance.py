@@ -402,17 +402,15 @@ class EngineInstance(abc.ABC):
             applied = self._check_read_back(
                 rendered, catalog, wait=self.reload_is_async and not needs_restart
             )
-        except (EngineError, KnobError, OSError) as exc:
+        except Exception as exc:  # refused by the server, or a driver error during reload or read-back
             log = self.log_tail()
-            reason = str(exc)
+            reason = (
+                str(exc)
+                if isinstance(exc, EngineError | KnobError | OSError)
+                else f"{type(exc).__name__}: {exc}"
+            )
             self._restore(previous)
             raise ConfigRejectedError(f"{self.engine} rejected the configuration: {reason}", log) from exc
-        except Exception as exc:  # a driver error during reload or read-back
-            log = self.log_tail()
-            self._restore(previous)
-            raise ConfigRejectedError(
-                f"{self.engine} rejected the configuration: {type(exc).__name__}: {exc}", log
-            ) from exc
         self._last_good = rendered
         return ApplyResult(applied, needs_restart, time.perf_counter() - t0 - restart_s, restart_s)
 

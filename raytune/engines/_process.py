@@ -15,19 +15,6 @@ from raytune.engines._sysuser import ServiceUser
 logger = logging.getLogger(__name__)
 
 
-def tail(path: Path, lines: int = 20) -> str:
-    """The last ``lines`` lines of a text file, or ``""`` if it does not exist."""
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - 16384))
-            data = fh.read().decode("utf-8", "replace")
-    except FileNotFoundError:
-        return ""
-    return "\n".join(data.splitlines()[-lines:])
-
-
 def run_as(
     user: ServiceUser, cmd: Sequence[str], *, env: dict[str, str] | None = None, timeout: float = 300
 ) -> str:

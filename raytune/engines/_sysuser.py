@@ -24,7 +24,6 @@ class ServiceUser:
     name: str
     uid: int
     gid: int
-    home: str
 
     @property
     def is_current(self) -> bool:
@@ -49,7 +48,7 @@ def service_user() -> ServiceUser:
     """
     if os.getuid() != 0:
         entry = pwd.getpwuid(os.getuid())
-        return ServiceUser(entry.pw_name, entry.pw_uid, entry.pw_gid, entry.pw_dir)
+        return ServiceUser(entry.pw_name, entry.pw_uid, entry.pw_gid)
     try:
         entry = pwd.getpwnam(SERVICE_USER)
     except KeyError:
@@ -66,7 +65,7 @@ def service_user() -> ServiceUser:
                 f"create it by hand or run knobray as a normal user"
             ) from None
         entry = pwd.getpwnam(SERVICE_USER)
-    return ServiceUser(entry.pw_name, entry.pw_uid, entry.pw_gid, "/nonexistent")
+    return ServiceUser(entry.pw_name, entry.pw_uid, entry.pw_gid)
 
 
 def check_reachable(user: ServiceUser, path: Path) -> None:

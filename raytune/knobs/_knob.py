@@ -200,16 +200,6 @@ class KnobSpace(Mapping[str, Knob]):
         """Whether ``name`` matches the deny-list (entries may end in ``*``)."""
         return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.denied)
 
-    def subset(self, names: list[str]) -> KnobSpace:
-        """Returns the space restricted to ``names`` (in that order)."""
-        missing = [n for n in names if n not in self]
-        if missing:
-            raise KnobError(f"unknown knob {missing[0]!r} for {self.engine}; check the spelling")
-        return KnobSpace(self.engine, tuple(self[n] for n in names), self.denied)
-
-    def defaults(self) -> dict[str, KnobValue]:
-        return {k.name: k.default for k in self.knobs if k.default is not None}
-
 
 def _close_names(name: str, names: list[str]) -> str | None:
     import difflib

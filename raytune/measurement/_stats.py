@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Mapping, Sequence
 
 
@@ -15,10 +14,6 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     pos = (len(data) - 1) * q / 100.0
     lo, hi = math.floor(pos), math.ceil(pos)
     return data[lo] + (data[hi] - data[lo]) * (pos - lo)
-
-
-def median(values: Sequence[float]) -> float:
-    return statistics.median(values)
 
 
 def numeric_delta(before: Mapping[str, object], after: Mapping[str, object]) -> dict[str, float]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 import time
@@ -149,11 +148,9 @@ class _Progress:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        stream=sys.stderr,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    from raytune.trial import configure_logging
+
+    configure_logging(args.verbose)
     if not args.verbose:
         warnings.filterwarnings("ignore")
         os.environ.setdefault("RAY_DEDUP_LOGS", "0")

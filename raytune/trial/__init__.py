@@ -6,6 +6,7 @@ from raytune.home import ensure_home
 from raytune.trial._args import (
     add_measure_arguments,
     add_workload_arguments,
+    configure_logging,
     settings_from_args,
     workload_from_args,
 )
@@ -20,6 +21,7 @@ from raytune.trial._runner import (
 
 __all__ = [
     "add_measure_arguments",
+    "configure_logging",
     "add_workload_arguments",
     "settings_from_args",
     "workload_from_args",

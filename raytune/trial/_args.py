@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
 from pathlib import Path
 
 from raytune.errors import KnobrayError
 from raytune.home import ensure_home
 from raytune.trial._runner import MeasureSettings
 from raytune.workloads import Workload, make_workload
+
+
+def configure_logging(verbose: bool) -> None:
+    """Library code logs; the command lines show warnings, or everything with ``-v``, on stderr."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
 
 
 def add_workload_arguments(p: argparse.ArgumentParser, *, sf: float) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from raytune.records import TrialStatus
 from raytune.trial._args import (
     add_measure_arguments,
     add_workload_arguments,
+    configure_logging,
     settings_from_args,
     workload_from_args,
 )
@@ -68,11 +68,7 @@ def parse_config(text: str | None) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        stream=sys.stderr,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.verbose)
     from raytune.trial._runner import TrialRunner, objective_name, validate_config
 
     try:

@@ -123,6 +123,7 @@ class TrialRunner:
         self._golden_data: Path | None = None
         self._pristine = False
         self._catalog: KnobSpace | None = None
+        self._offline_catalog = load_catalog(engine)  # validation before any server is touched
         self._version = ""
 
     # ----- lifecycle ------------------------------------------------------------------------------------------
@@ -179,7 +180,7 @@ class TrialRunner:
         record.direction = (
             Direction.MAXIMIZE if record.objective_name == "throughput_tps" else Direction.MINIMIZE
         )
-        native = validate_config(self.engine, config, allow_unsafe=self.allow_unsafe)
+        native = self._offline_catalog.validate(config, allow_denied=self.allow_unsafe)
 
         prepare_s = 0.0
         if not self._pristine or self.workload.writes or not self.instance.running:

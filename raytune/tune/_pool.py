@@ -74,11 +74,6 @@ class InstanceActor:
     def run(self, config: dict[str, Any], trial_id: str) -> dict[str, Any]:
         return self.runner.run(config, trial_id=trial_id).to_dict()
 
-    def server_pid(self) -> int | None:
-        """The server's process id (tests kill it to simulate a crash)."""
-        process = self.runner.instance._process  # noqa: SLF001 - read-only peek for crash tests
-        return process.pid if process is not None else None
-
     def close(self) -> None:
         self.runner.close()
 
@@ -140,12 +135,6 @@ class InstancePool:
         if self.worst is None:
             return fallback
         return self.worst * penalty_factor if direction == "min" else self.worst / penalty_factor
-
-    def leased(self) -> dict[str, tuple[str, int]]:
-        return {t: (n, i) for t, (n, i, _) in self.leases.items()}
-
-    def instance_count(self) -> int:
-        return sum(len(a) for a in self.instances.values())
 
     def close(self) -> None:
         for actors in self.instances.values():
