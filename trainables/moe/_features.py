@@ -1,0 +1,171 @@
+"""Tensors the model consumes, built once per (benchmark, scale) from a LatencyDataset.
+
+Every query's plan becomes nodes with features (operator type, referenced table, that table's column
+statistics, predicate and width counts); trees are binarised (first child left, second right) and flattened
+into one node array with child-index vectors, index 0 being an all-zero padding node.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from trainables.lakehelm import (
+    ConfigVectorizer,
+    LatencyDataset,
+    PlanNode,
+    find_plan_file,
+    load_stats,
+    parse_spark_plan,
+)
+
+_PREDICATE = re.compile(r"\b(AND|OR)\b")
+_COMPARE = re.compile(r"(<=|>=|<|>|=|\bIN\b|\bLIKE\b)")
+
+
+@dataclass
+class PreparedData:
+    """Everything a training worker needs, as NumPy arrays (picklable, device-agnostic)."""
+
+    n_queries: int
+    engines: list[str]
+    lakes: list[str]
+    combo_engine: np.ndarray  # combo -> engine index
+    combo_lake: np.ndarray  # combo -> lake index
+    # plans: flattened nodes of every query that has one
+    node_x: np.ndarray  # [N+1, F]; row 0 = padding
+    node_left: np.ndarray  # [N+1]
+    node_right: np.ndarray  # [N+1]
+    node_tree: np.ndarray  # [N+1]; owning query (row 0: -1)
+    has_plan: np.ndarray  # [Q] bool
+    # records
+    rec_query: np.ndarray
+    rec_combo: np.ndarray
+    rec_conf: np.ndarray  # [R] global config index
+    rec_conf_x: np.ndarray  # [R, C] config vector + combo one-hot
+    rec_ratio: np.ndarray
+    combo_best_ratio: np.ndarray  # [Q, K]: best ratio of query q on combo k (inf if unmeasured)
+
+    @property
+    def node_features(self) -> int:
+        return int(self.node_x.shape[1])
+
+    @property
+    def conf_features(self) -> int:
+        return int(self.rec_conf_x.shape[1]) + PRIOR_FEATURES
+
+
+PRIOR_FEATURES = 3
+
+
+def config_priors(data: PreparedData, train_mask: np.ndarray, shrink: float = 2.0) -> np.ndarray:
+    """Per record, how its config fared on the training queries (target encoding), [R, 3].
+
+    Columns: mean log ratio of the config over training queries, shrunk towards its combo's mean; the same
+    for the ratio clipped at 10 (tails matter for a mean of ratios); log of the number of training queries
+    that measured it. A training record's own query is left out of its config's statistics, so the feature
+    never contains the label it is trained to predict.
+    """
+    m = train_mask[data.rec_query]
+    n_conf = int(data.rec_conf.max()) + 1
+    n_combo = int(data.rec_combo.max()) + 1
+    out = np.zeros((len(data.rec_query), PRIOR_FEATURES), np.float32)
+    for col, value in enumerate((np.log(data.rec_ratio), np.minimum(data.rec_ratio, 10.0))):
+        s = np.bincount(data.rec_conf[m], value[m], n_conf)
+        c = np.bincount(data.rec_conf[m], None, n_conf)
+        cs = np.bincount(data.rec_combo[m], value[m], n_combo)
+        cc = np.bincount(data.rec_combo[m], None, n_combo)
+        own = np.where(m, value, 0.0)
+        own_n = m.astype(float)
+        combo_mean = (cs[data.rec_combo] - own) / np.maximum(cc[data.rec_combo] - own_n, 1)
+        combo_mean = np.where(cc[data.rec_combo] - own_n > 0, combo_mean, float(value[m].mean()))
+        conf_s = s[data.rec_conf] - own
+        conf_n = c[data.rec_conf] - own_n
+        out[:, col] = (conf_s + shrink * combo_mean) / (conf_n + shrink)
+        if col == 0:
+            out[:, 2] = np.log1p(conf_n)
+    return out
+
+
+def _node_numeric(node: PlanNode, depth: int) -> list[float]:
+    text = node.text
+    return [
+        math.log1p(len(text)) / 6,
+        len(_PREDICATE.findall(text)) / 8,
+        len(_COMPARE.findall(text)) / 8,
+        text.count("#") / 40,
+        depth / 20,
+        float("subquery" in text.lower()),
+    ]
+
+
+def prepare(ds: LatencyDataset, plans_dir: Path | None = None, stats_dir: Path | None = None) -> PreparedData:
+    """Parses plans and statistics and vectorises configs for ``ds``."""
+    plans_dir = Path(plans_dir) if plans_dir else ds.root / "plans"
+    stats = load_stats(Path(stats_dir) if stats_dir else ds.root / "stats")
+    trees: dict[int, PlanNode] = {}
+    for q, name in enumerate(ds.queries):
+        path = find_plan_file(plans_dir, ds.benchmark, ds.raw_names[name], ds.sf)
+        if path is not None and (tree := parse_spark_plan(path.read_text(errors="replace"))) is not None:
+            trees[q] = tree
+    kinds = sorted({n.kind for t in trees.values() for n in t.walk()})
+    tables = sorted({n.table for t in trees.values() for n in t.walk() if n.table})
+    kind_ix = {k: i for i, k in enumerate(kinds)}
+    table_ix = {t: i for i, t in enumerate(tables)}
+    n_feat = len(kinds) + len(tables) + 3 + 6
+    rows: list[np.ndarray] = [np.zeros(n_feat, np.float32)]
+    left, right, owner = [0], [0], [-1]
+    for q, tree in sorted(trees.items()):
+        base = len(rows)
+        order: list[tuple[PlanNode, int]] = []
+        stack = [(tree, 0)]
+        while stack:
+            node, depth = stack.pop()
+            order.append((node, depth))
+            stack.extend((c, depth + 1) for c in reversed(node.children))
+        pos = {id(n): base + i for i, (n, _) in enumerate(order)}
+        for node, depth in order:
+            x = np.zeros(n_feat, np.float32)
+            x[kind_ix[node.kind]] = 1
+            if node.table is not None:
+                x[len(kinds) + table_ix[node.table]] = 1
+                if node.table in stats:
+                    x[len(kinds) + len(tables) : len(kinds) + len(tables) + 3] = stats[node.table].features()
+            x[-6:] = _node_numeric(node, depth)
+            rows.append(x)
+            kids = node.children
+            left.append(pos[id(kids[0])] if kids else 0)
+            right.append(pos[id(kids[1])] if len(kids) > 1 else 0)
+            owner.append(q)
+    engines, lakes = ds.engines, ds.lakes
+    combo_engine = np.array([engines.index(c.engine) for c in ds.combos])
+    combo_lake = np.array([lakes.index(c.lake) for c in ds.combos])
+    conf_engines = [ds.combos[int(k)].engine for k in ds.conf_combo]
+    vec = ConfigVectorizer().fit(conf_engines, ds.conf_text)
+    conf_x = vec.transform(conf_engines, ds.conf_text)
+    combo_onehot = np.eye(len(ds.combos), dtype=np.float32)[ds.conf_combo]
+    conf_x = np.concatenate([conf_x, combo_onehot], axis=1)
+    combo_best = np.full((len(ds.queries), len(ds.combos)), np.inf)
+    np.minimum.at(combo_best, (ds.rec_query, ds.rec_combo), ds.rec_ratio)
+    return PreparedData(
+        n_queries=len(ds.queries),
+        engines=engines,
+        lakes=lakes,
+        combo_engine=combo_engine,
+        combo_lake=combo_lake,
+        node_x=np.stack(rows),
+        node_left=np.array(left, np.int64),
+        node_right=np.array(right, np.int64),
+        node_tree=np.array(owner, np.int64),
+        has_plan=np.array([q in trees for q in range(len(ds.queries))]),
+        rec_query=ds.rec_query.copy(),
+        rec_combo=ds.rec_combo.copy(),
+        rec_conf=ds.rec_conf.copy(),
+        rec_conf_x=conf_x[ds.rec_conf],
+        rec_ratio=ds.rec_ratio.astype(np.float32),
+        combo_best_ratio=combo_best,
+    )

@@ -1,0 +1,5 @@
+import sys
+
+from trainables.train._cli import main
+
+sys.exit(main())

@@ -1,0 +1,97 @@
+"""The Ray Train adapter: runs a plain-PyTorch per-worker loop on a TorchTrainer and returns the checkpoint
+selected on validation. The only module of ``trainables`` that imports Ray Train."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from trainables.lakehelm import Split
+from trainables.moe import Fit, MoEConfig, PreparedData, train_moe
+
+logger = logging.getLogger(__name__)
+
+STATE_FILE = "model.pt"
+
+
+def _moe_worker(config: dict[str, Any]) -> None:
+    import ray.train
+    import ray.train.torch
+
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    device = ray.train.torch.get_device()
+    torch.set_num_threads(max(1, int(config["threads"])))
+    if rank == 0:
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("ray").setLevel(logging.WARNING)
+
+    def report(metrics: dict[str, float], state: dict[str, Any] | None) -> None:
+        if state is None:
+            ray.train.report(metrics)
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            torch.save(state, Path(tmp) / STATE_FILE)
+            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
+
+    train_moe(
+        config["data"],
+        config["split"],
+        config["cfg"],
+        rank=rank,
+        world=world,
+        device=str(device),
+        report=report,
+    )
+
+
+def fit_with_ray_train(workers: int, use_gpu: bool, storage: Path, name: str) -> Fit:
+    """A :data:`~trainables.moe.Fit` that trains on ``workers`` Ray Train workers (gloo on CPU, NCCL on GPU)."""
+
+    def fit(
+        data: PreparedData, split: Split, cfg: MoEConfig
+    ) -> tuple[dict[str, Any], list[dict[str, float]]]:
+        import ray
+        from ray.train import CheckpointConfig, RunConfig, ScalingConfig
+        from ray.train.torch import TorchConfig, TorchTrainer
+
+        if not ray.is_initialized():
+            ray.init(include_dashboard=False, configure_logging=False)
+        resources = ray.cluster_resources()
+        if use_gpu and resources.get("GPU", 0) < workers:
+            raise RuntimeError(
+                f"--gpu asks for {workers} GPU worker(s) but the Ray cluster has {resources.get('GPU', 0):g} GPUs; "
+                "drop --gpu or lower --workers"
+            )
+        cpus = resources.get("CPU", 1)
+        threads = max(1, int(cpus // max(1, workers)))
+        trainer = TorchTrainer(
+            _moe_worker,
+            train_loop_config={"data": data, "split": split, "cfg": cfg, "threads": threads},
+            scaling_config=ScalingConfig(
+                num_workers=workers, use_gpu=use_gpu, resources_per_worker={"CPU": 1}
+            ),
+            torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
+            run_config=RunConfig(
+                name=name,
+                storage_path=str(Path(storage).resolve()),
+                checkpoint_config=CheckpointConfig(num_to_keep=1),
+            ),
+        )
+        result = trainer.fit()
+        if result.error is not None:
+            raise result.error
+        if result.checkpoint is None:
+            raise RuntimeError("Ray Train finished without a checkpoint; no epoch was reported")
+        # Checkpoints are reported only when validation improves, so the latest one is the selected one.
+        with result.checkpoint.as_directory() as d:
+            state = torch.load(Path(d) / STATE_FILE, weights_only=False)
+        frame = getattr(result, "metrics_dataframe", None)
+        history = frame.to_dict("records") if frame is not None else []
+        return state, history
+
+    return fit
