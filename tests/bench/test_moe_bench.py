@@ -1,0 +1,49 @@
+"""bench/moe.py end to end on the synthetic LakeHelm-layout data set (real Ray Train, 2 CPU workers)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.trainables.conftest import write_lakehelm_layout
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_moe_benchmark_writes_results(tmp_path: Path) -> None:
+    data = write_lakehelm_layout(tmp_path / "data", benchmark="toy", sf=1)
+    out = tmp_path / "moe.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "bench/moe.py",
+            "--data",
+            str(data),
+            "--seeds",
+            "2",
+            "--epochs",
+            "2",
+            "--steps",
+            "4",
+            "--out",
+            str(out),
+            "--work",
+            str(tmp_path / "work"),
+        ],  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    (row,) = report["results"]
+    assert row["benchmark"] == "toy" and row["sf"] == 1 and row["lakehelm_published_ratio"] is None
+    assert len(row["test_ratio"]["per_seed"]) == 2 and row["test_ratio"]["mean"] >= 1.0
+    assert row["best_fixed_ratio"]["mean"] >= 1.0 and row["train_seconds"]["mean"] > 0
+    assert "toy" in proc.stdout and report["command"].startswith("python bench/moe.py")
