@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from raytune.engines._sysuser import ServiceUser
+from raytune.priority import normal_priority
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class ServerProcess:
             if self.user.is_current
             else {"user": self.user.uid, "group": self.user.gid, "extra_groups": []}
         )
-        with open(self.log_path, "ab") as log:
+        with open(self.log_path, "ab") as log, normal_priority():
             self._proc = subprocess.Popen(
                 self.cmd,
                 stdin=subprocess.DEVNULL,

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from raytune.errors import EngineError, KnobrayError
 from raytune.measurement._stats import percentile
 from raytune.measurement._steady import SteadyState, detect_steady_state
+from raytune.priority import normal_priority
 
 if TYPE_CHECKING:
     from raytune.engines import EngineInstance
@@ -45,9 +46,11 @@ def _run_client(
 ) -> tuple[str, list[ProgressSample]]:
     samples: list[ProgressSample] = []
     lines: list[str] = []
-    with subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL
-    ) as proc:
+    with normal_priority():
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL
+        )
+    with proc:
         deadline = time.monotonic() + timeout
         assert proc.stdout is not None
         for line in proc.stdout:
