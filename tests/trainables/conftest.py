@@ -83,7 +83,9 @@ def write_lakehelm_layout(root: Path, benchmark: str = "toy", sf: int = 1) -> Pa
                         lat = _latency(q, engine, lake, conf, rng)
                         w.writerow([lake, engine, name, text, f"{lat:.1f}", bench_col, sf])
                         if q == 0 and conf == confs[0]:
-                            w.writerow([lake, engine, name, text, f"{lat * 1.2:.1f}", bench_col, sf])  # repeat
+                            w.writerow(
+                                [lake, engine, name, text, f"{lat * 1.2:.1f}", bench_col, sf]
+                            )  # repeat
                     w.writerow([lake, engine, name, "4;1g|1", "1500", benchmark, sf])  # timeout artifact
                     w.writerow([lake, engine, name, "4;1g|1", "900", benchmark, sf])  # under 1500 ms
                     w.writerow([lake, engine, name, "4;1g|1", "0.0", benchmark, sf])  # failed run

@@ -11,6 +11,7 @@ from trainables.lakehelm._dataset import (
     DatasetError,
     LatencyDataset,
     available,
+    canonical_benchmark,
     load_dataset,
     normalise_query_name,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "TableStats",
     "available",
     "baselines",
+    "canonical_benchmark",
     "describe_choice",
     "evaluate_chooser",
     "find_plan_file",

@@ -38,7 +38,7 @@ SELECTION_MODES = ("gate", "joint")
 class MoEConfig:
     """Training hyper-parameters (the seed's where it names them)."""
 
-    epochs: int = 12
+    epochs: int = 8
     steps_per_subepoch: int = 15
     stage_subepochs: tuple[int, int, int] = (1, 1, 2)
     batch_records: int = 256
@@ -47,6 +47,8 @@ class MoEConfig:
     tree_weight_decay: float = 1e-3
     weight_decay: float = 1e-5
     lambda_div: float = 0.1
+    lambda_rank: float = 0.0  # listwise ranking term over a query's records (0: the seed's losses only)
+    rank_queries: int = 8
     gumbel_tau: float = 1.0
     grad_clip: float = 1.0
     seed: int = 0
@@ -251,6 +253,26 @@ def train_moe(
             err = err * w / w.mean().clamp(min=1e-6)
         return err.mean()
 
+    train_recs_by_query = [np.flatnonzero(data.rec_query == q) for q in train]
+
+    def rank_loss(qemb: torch.Tensor, grad_wl: bool) -> torch.Tensor:
+        """Cross-entropy between the softmax of -predicted and of -actual log ratios over each sampled query's
+        records: it rewards ranking a query's configs right, which is what choosing needs."""
+        total = torch.zeros((), device=dev)
+        picks = rng.choice(len(train), size=min(cfg.rank_queries, len(train)), replace=False)
+        for i in picks:
+            recs_np = train_recs_by_query[i]
+            if len(recs_np) > 256:
+                recs_np = rng.choice(recs_np, 256, replace=False)
+            recs = torch.as_tensor(recs_np, device=dev)
+            q = t.rec_query[recs]
+            with torch.set_grad_enabled(grad_wl):
+                wl = _single(model, qemb[q[:1]]).expand(len(recs), -1)
+            pred = model.predict(wl, qemb[q], t.rec_engine[recs], t.rec_lake[recs], t.rec_conf[recs])
+            target = torch.softmax(-t.rec_logratio[recs] / 0.1, dim=0)
+            total = total - (target * torch.log_softmax(-pred / 0.1, dim=0)).sum()
+        return total / len(picks)
+
     def gate_loss(qemb: torch.Tensor) -> torch.Tensor:
         half = cfg.batch_workloads // 2
         multi = sample_workloads(
@@ -283,6 +305,8 @@ def train_moe(
         for _ in range(n1):
             qemb = embed(True)
             loss = mse_loss(qemb, routed_by_gate=True, grad_wl=True) + gate_loss(qemb)
+            if cfg.lambda_rank:
+                loss = loss + cfg.lambda_rank * rank_loss(qemb, grad_wl=True)
             step(loss)
             losses["stage1"] += loss.item() / max(1, n1)
         for _ in range(n2):
@@ -293,6 +317,8 @@ def train_moe(
         for _ in range(n3):
             qemb = embed(False)
             loss = mse_loss(qemb, routed_by_gate=False, grad_wl=False)
+            if cfg.lambda_rank:
+                loss = loss + cfg.lambda_rank * rank_loss(qemb, grad_wl=False)
             step(loss)
             losses["stage3"] += loss.item() / max(1, n3)
         vals = {

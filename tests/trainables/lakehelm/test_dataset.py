@@ -51,7 +51,10 @@ def test_min_latency_can_be_lowered(lakehelm_root: Path) -> None:
 
 @pytest.mark.parametrize(
     ("bench", "sf", "message"),
-    [("nope", 1, "unknown benchmark 'nope'"), ("toy", 7, "no scale factor 7 for benchmark toy; available: 1")],
+    [
+        ("nope", 1, "unknown benchmark 'nope'"),
+        ("toy", 7, "no scale factor 7 for benchmark toy; available: 1"),
+    ],
 )
 def test_bad_benchmark_or_scale(lakehelm_root: Path, bench: str, sf: int, message: str) -> None:
     with pytest.raises(DatasetError, match=message):

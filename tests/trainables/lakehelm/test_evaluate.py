@@ -29,8 +29,12 @@ def test_workloads_have_3_to_15_distinct_queries() -> None:
 def test_oracle_scores_one_and_worst_scores_higher(lakehelm_root: Path) -> None:
     ds = load_dataset(lakehelm_root, "toy", 1)
     wls = sample_workloads(range(len(ds.queries)), 20, seed=0)
-    oracle = evaluate_chooser(ds, wls, lambda q: int(ds.records_of(q)[np.argmin(ds.rec_ratio[ds.records_of(q)])]))
-    worst = evaluate_chooser(ds, wls, lambda q: int(ds.records_of(q)[np.argmax(ds.rec_ratio[ds.records_of(q)])]))
+    oracle = evaluate_chooser(
+        ds, wls, lambda q: int(ds.records_of(q)[np.argmin(ds.rec_ratio[ds.records_of(q)])])
+    )
+    worst = evaluate_chooser(
+        ds, wls, lambda q: int(ds.records_of(q)[np.argmax(ds.rec_ratio[ds.records_of(q)])])
+    )
     assert oracle == pytest.approx(1.0) and worst > 3
     with pytest.raises(ValueError, match="another query"):
         evaluate_chooser(ds, [(0,)], lambda q: int(ds.records_of(1)[0]))

@@ -54,7 +54,9 @@ def test_config_priors_leave_the_own_query_out(toy) -> None:
 
 
 def test_attention_pool_ignores_padding() -> None:
-    shape = MoEShape(node_features=4, conf_features=3, n_queries=2, n_engines=2, n_lakes=2, channels=4, kernels=2)
+    shape = MoEShape(
+        node_features=4, conf_features=3, n_queries=2, n_engines=2, n_lakes=2, channels=4, kernels=2
+    )
     pool = AttentionPool(shape)
     q = torch.randn(1, 3, shape.query_dim)
     mask = torch.tensor([[True, True, False]])

@@ -33,7 +33,9 @@ def _run(*args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
         (["--benchmark", "toy", "--sf", "1", "--epochs", "0"], "must be at least 1"),
     ],
 )
-def test_bad_input_is_one_clear_line(lakehelm_root: Path, tmp_path: Path, args: list[str], message: str) -> None:
+def test_bad_input_is_one_clear_line(
+    lakehelm_root: Path, tmp_path: Path, args: list[str], message: str
+) -> None:
     if "--data" not in args:
         args = ["--data", str(lakehelm_root), *args]
     proc = _run("moe", *args, "--out", str(tmp_path / "out"), "--no-ray", timeout=120)
