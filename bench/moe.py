@@ -62,6 +62,10 @@ def run_pair(
             flush=True,
         )
         runs.append(m)
+    return summarise(bench, sf, runs, time.perf_counter() - t0)
+
+
+def summarise(bench: str, sf: int, runs: list[dict[str, Any]], wall: float | None) -> dict[str, Any]:
     key = (canonical_benchmark(bench), sf)
     result = {
         "benchmark": bench,
@@ -72,7 +76,7 @@ def run_pair(
         "best_fixed_combo_tuned_ratio": _stats([m["best_fixed_combo_tuned_ratio"] for m in runs]),
         "selection_mode": [m["selection_mode"] for m in runs],
         "train_seconds": _stats([m["train_seconds"] for m in runs]),
-        "wall_seconds_all_seeds": time.perf_counter() - t0,
+        "wall_seconds_all_seeds": wall,
         "lakehelm_published_ratio": PUBLISHED.get(key),
         "queries": runs[0]["queries"],
         "dataset": runs[0]["dataset"],
@@ -95,6 +99,11 @@ def main() -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", type=Path, default=HERE / "results" / "moe.json")
     p.add_argument("--work", type=Path, default=ROOT / "results" / "bench-moe")
+    p.add_argument(
+        "--collect",
+        action="store_true",
+        help="train nothing: summarise the per-seed metrics.json already under --work (e.g. of an interrupted run)",
+    )
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     pairs = [(b, sf) for b, sfs in available(args.data).items() for sf in sfs]
@@ -104,15 +113,23 @@ def main() -> int:
     if not pairs:
         print(f"error: no (benchmark, scale) to run under {args.data}", file=sys.stderr)
         return 2
-    import ray
-
-    ray.init(include_dashboard=False, configure_logging=False, log_to_driver=False)
     cfg = MoEConfig(epochs=args.epochs, steps_per_subepoch=args.steps)
     t0 = time.perf_counter()
     results = []
-    for bench, sf in pairs:
-        results.append(run_pair(args.data, bench, sf, list(range(args.seeds)), cfg, args.work, args.workers))
-    ray.shutdown()
+    if args.collect:
+        for bench, sf in pairs:
+            files = sorted((args.work / f"{bench}-sf{sf}").glob("seed*/metrics.json"))
+            if files:
+                results.append(summarise(bench, sf, [json.loads(f.read_text()) for f in files], None))
+    else:
+        import ray
+
+        ray.init(include_dashboard=False, configure_logging=False, log_to_driver=False)
+        for bench, sf in pairs:
+            results.append(
+                run_pair(args.data, bench, sf, list(range(args.seeds)), cfg, args.work, args.workers)
+            )
+        ray.shutdown()
     report = {
         "command": " ".join(["python", "bench/moe.py", *sys.argv[1:]]),
         "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
