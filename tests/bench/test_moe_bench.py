@@ -47,3 +47,25 @@ def test_moe_benchmark_writes_results(tmp_path: Path) -> None:
     assert len(row["test_ratio"]["per_seed"]) == 2 and row["test_ratio"]["mean"] >= 1.0
     assert row["best_fixed_ratio"]["mean"] >= 1.0 and row["train_seconds"]["mean"] > 0
     assert "toy" in proc.stdout and report["command"].startswith("python bench/moe.py")
+    # --collect rebuilds the summary from the per-seed metrics without training
+    again = tmp_path / "collected.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "bench/moe.py",
+            "--data",
+            str(data),
+            "--collect",
+            "--out",
+            str(again),
+            "--work",
+            str(tmp_path / "work"),
+        ],  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (row2,) = json.loads(again.read_text())["results"]
+    assert row2["test_ratio"]["per_seed"] == row["test_ratio"]["per_seed"]
