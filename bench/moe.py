@@ -13,10 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import platform
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +54,7 @@ def run_pair(
     runs = []
     t0 = time.perf_counter()
     for seed in seeds:
-        job_cfg = MoEConfig(**{**cfg.to_dict(), "seed": seed, "stage_subepochs": tuple(cfg.stage_subepochs)})
+        job_cfg = replace(cfg, seed=seed)
         out = work / f"{bench}-sf{sf}" / f"seed{seed}"
         fit = fit_with_ray_train(workers, False, out / "ray", f"moe-{bench}-sf{sf}-seed{seed}")
         m = run_job(MoEJob(data, bench, sf, out, job_cfg), fit, backend=f"ray-train x{workers} cpu")
@@ -133,7 +135,7 @@ def main() -> int:
     report = {
         "command": " ".join(["python", "bench/moe.py", *sys.argv[1:]]),
         "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "machine": {"platform": platform.platform(), "cpus": __import__("os").cpu_count()},
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
         "config": cfg.to_dict(),
         "seeds": args.seeds,
         "workers": args.workers,
