@@ -4,7 +4,14 @@ Plain PyTorch; :func:`train_moe` is the per-worker training loop that the Ray Tr
 (:mod:`trainables.train`) runs on each worker, and that also runs alone (one process, CPU or GPU).
 """
 
-from trainables.moe._features import PreparedData, config_priors, prepare
+from trainables.moe._features import (
+    PRIOR_CLIPPED_RATIO,
+    PRIOR_COUNT,
+    PRIOR_LOG_RATIO,
+    PreparedData,
+    config_priors,
+    prepare,
+)
 from trainables.moe._job import Fit, MoEJob, fit_locally, run_job
 from trainables.moe._loop import (
     SELECTION_MODES,
@@ -19,6 +26,9 @@ from trainables.moe._loop import (
 from trainables.moe._model import AttentionPool, MoEShape, TreeQueryEncoder, TwoGateMoE
 
 __all__ = [
+    "PRIOR_CLIPPED_RATIO",
+    "PRIOR_COUNT",
+    "PRIOR_LOG_RATIO",
     "SELECTION_MODES",
     "AttentionPool",
     "Fit",

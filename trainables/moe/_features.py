@@ -60,6 +60,7 @@ class PreparedData:
 
 
 PRIOR_FEATURES = 3
+PRIOR_LOG_RATIO, PRIOR_CLIPPED_RATIO, PRIOR_COUNT = range(PRIOR_FEATURES)  # columns of config_priors
 
 
 def config_priors(data: PreparedData, train_mask: np.ndarray, shrink: float = 2.0) -> np.ndarray:
@@ -74,7 +75,11 @@ def config_priors(data: PreparedData, train_mask: np.ndarray, shrink: float = 2.
     n_conf = int(data.rec_conf.max()) + 1
     n_combo = int(data.rec_combo.max()) + 1
     out = np.zeros((len(data.rec_query), PRIOR_FEATURES), np.float32)
-    for col, value in enumerate((np.log(data.rec_ratio), np.minimum(data.rec_ratio, 10.0))):
+    columns = (
+        (PRIOR_LOG_RATIO, np.log(data.rec_ratio)),
+        (PRIOR_CLIPPED_RATIO, np.minimum(data.rec_ratio, 10.0)),
+    )
+    for col, value in columns:
         s = np.bincount(data.rec_conf[m], value[m], n_conf)
         c = np.bincount(data.rec_conf[m], None, n_conf)
         cs = np.bincount(data.rec_combo[m], value[m], n_combo)
@@ -86,8 +91,8 @@ def config_priors(data: PreparedData, train_mask: np.ndarray, shrink: float = 2.
         conf_s = s[data.rec_conf] - own
         conf_n = c[data.rec_conf] - own_n
         out[:, col] = (conf_s + shrink * combo_mean) / (conf_n + shrink)
-        if col == 0:
-            out[:, 2] = np.log1p(conf_n)
+        if col == PRIOR_LOG_RATIO:
+            out[:, PRIOR_COUNT] = np.log1p(conf_n)
     return out
 
 

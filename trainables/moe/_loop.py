@@ -26,12 +26,12 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from trainables.lakehelm import Split, sample_workloads
-from trainables.moe._features import PreparedData, config_priors
+from trainables.moe._features import PRIOR_CLIPPED_RATIO, PRIOR_LOG_RATIO, PreparedData, config_priors
 from trainables.moe._model import MoEShape, TwoGateMoE
 
 logger = logging.getLogger(__name__)
 
-SELECTION_MODES = ("gate", "joint")
+SELECTION_MODES = ("prior", "gate", "joint")  # on a validation tie the simpler chooser wins
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,7 @@ class MoEConfig:
     workload_max: int = 15
     channels: int = 72
     kernels: int = 4
+    residual_prior: bool = True  # the head predicts a correction to the config's training log ratio
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,6 +102,7 @@ def build_model(data: PreparedData, cfg: MoEConfig) -> TwoGateMoE:
         n_lakes=len(data.lakes),
         channels=cfg.channels,
         kernels=cfg.kernels,
+        prior_column=int(data.rec_conf_x.shape[1]) + PRIOR_LOG_RATIO if cfg.residual_prior else None,
     )
     return TwoGateMoE(shape)
 
@@ -144,13 +146,21 @@ def choose_records(
 
     ``gate``: the engine and lake by the gates' joint probability (the first such combo the query was measured
     on), then the config with the lowest predicted ratio on it. ``joint``: the lowest predicted ratio over all
-    of the query's measured (combo, config) records.
+    of the query's measured (combo, config) records. ``prior``: no model; the measured record whose config had
+    the lowest mean ratio on the training queries (a fixed choice that falls back to the next-best config where
+    the best one was not measured), so that validation can prefer it where the model does not help.
     """
     model.eval()
     dev = torch.device(device)
     t = _Tensors(data, dev, known)
     qemb = model.encoder(t.node_x, t.left, t.right, t.tree, t.has_plan, torch.as_tensor(known, device=dev))
     chosen: dict[int, int] = {}
+    if mode == "prior":
+        prior = t.rec_conf[:, data.rec_conf_x.shape[1] + PRIOR_CLIPPED_RATIO].cpu().numpy()
+        for q in queries:
+            recs = np.flatnonzero(data.rec_query == q)
+            chosen[q] = int(recs[np.argmin(prior[recs])])
+        return chosen
     for q in queries:
         recs = np.flatnonzero(data.rec_query == q)
         r = torch.as_tensor(recs, device=dev)
@@ -345,9 +355,9 @@ def train_moe(
         best.history.append(metrics)
         if rank == 0:
             logger.info(
-                "epoch %d/%d  loss %.3f/%.3f/%.3f  val ratio gate %.3f joint %.3f  best %.3f (%s, epoch %d)",
+                "epoch %d/%d  loss %.3f/%.3f/%.3f  val ratio gate %.3f joint %.3f prior %.3f  best %.3f (%s, epoch %d)",
                 epoch, cfg.epochs, losses["stage1"], losses["stage2"], losses["stage3"],
-                vals["gate"], vals["joint"], best.best_val_ratio, best.best_mode, best.best_epoch,
+                vals["gate"], vals["joint"], vals["prior"], best.best_val_ratio, best.best_mode, best.best_epoch,
             )  # fmt: skip
         if report is not None:
             report(metrics, state if rank == 0 else None)

@@ -25,8 +25,10 @@ class MoEShape:
     expert_dim: int = 128
     conf_dim: int = 64
     dropout: float = 0.1
+    # Column of ``conf_x`` holding the config's prior log ratio; the head then predicts a correction to it.
+    prior_column: int | None = None
 
-    def to_dict(self) -> dict[str, int | float]:
+    def to_dict(self) -> dict[str, int | float | None]:
         return asdict(self)
 
     @property
@@ -153,6 +155,10 @@ class TwoGateMoE(nn.Module):
         self.lake_experts = nn.ModuleList(_mlp([w, 256, e], shape.dropout) for _ in range(shape.n_lakes))
         self.conf_encoder = _mlp([shape.conf_features, 64, 64, shape.conf_dim])
         self.head = _mlp([2 * e + shape.conf_dim + shape.query_dim, 128, 1], shape.dropout)
+        if shape.prior_column is not None:
+            # Start from the prior exactly: training then only learns where a query departs from it.
+            nn.init.zeros_(self.head[-1].weight)
+            nn.init.zeros_(self.head[-1].bias)
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         return {
@@ -178,9 +184,16 @@ class TwoGateMoE(nn.Module):
         lake: torch.Tensor,
         conf_x: torch.Tensor,
     ) -> torch.Tensor:
-        """Predicted log ratio for rows (workload embedding, query embedding, engine id, lake id, config)."""
+        """Predicted log ratio for rows (workload embedding, query embedding, engine id, lake id, config).
+
+        With ``shape.prior_column`` set, the prediction is that column of ``conf_x`` (the config's log ratio
+        on the training queries) plus the head's correction.
+        """
         eng_out = torch.stack([ex(wl) for ex in self.engine_experts], 1)  # [B, E, e]
         lake_out = torch.stack([ex(wl) for ex in self.lake_experts], 1)
         ar = torch.arange(wl.shape[0], device=wl.device)
         z = torch.cat([eng_out[ar, engine], lake_out[ar, lake], self.conf_encoder(conf_x), qemb], dim=1)
-        return self.head(z).squeeze(1)
+        out = self.head(z).squeeze(1)
+        if self.shape.prior_column is not None:
+            out = out + conf_x[:, self.shape.prior_column]
+        return out
