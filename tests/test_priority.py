@@ -18,7 +18,9 @@ def test_children_start_at_normal_priority_and_the_thread_is_restored() -> None:
     def lowered_thread() -> None:
         os.setpriority(os.PRIO_PROCESS, 0, 15)  # Linux: this thread only, like a Ray worker's
         with normal_priority():
-            out = subprocess.run(["sh", "-c", "cut -d' ' -f19 /proc/self/stat"], capture_output=True, text=True)
+            out = subprocess.run(
+                ["sh", "-c", "cut -d' ' -f19 /proc/self/stat"], capture_output=True, text=True
+            )
         seen["child"] = int(out.stdout.strip())
         seen["after"] = os.getpriority(os.PRIO_PROCESS, 0)
 

@@ -221,7 +221,9 @@ def tunable_space(
         if log and (lo is None or lo <= 0):
             lo = 1.0
         knobs.append(replace(base, lower=lo, upper=hi, log=log, special=special, step=step))
-    return KnobSpace(engine, tuple(knobs), denied)
+    names = {k.name for k in knobs}
+    orderings = tuple((low, high) for low, high in doc.get("order", ()) if low in names or high in names)
+    return KnobSpace(engine, tuple(knobs), denied, orderings)
 
 
 def _sane(

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import enum
 import fnmatch
+import logging
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
 from raytune.errors import KnobError
 from raytune.knobs._units import format_quantity, parse_quantity
+
+logger = logging.getLogger(__name__)
 
 KnobValue = int | float | str
 
@@ -155,6 +158,9 @@ class KnobSpace(Mapping[str, Knob]):
     engine: str
     knobs: tuple[Knob, ...]
     denied: frozenset[str] = field(default_factory=frozenset)
+    # (low, high) pairs the server requires in order, value(low) <= value(high), e.g. MariaDB's
+    # innodb_io_capacity <= innodb_io_capacity_max; it rejects a configuration that breaks one.
+    orderings: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         names = [k.name for k in self.knobs]
@@ -194,6 +200,28 @@ class KnobSpace(Mapping[str, Knob]):
                 )
                 raise KnobError(f"unknown knob {name!r} for {self.engine}{hint}")
             out[name] = self[name].normalize(value)
+        return out
+
+    def repair(self, config: Mapping[str, KnobValue]) -> dict[str, KnobValue]:
+        """Returns ``config`` with every ordering of :attr:`orderings` restored.
+
+        Where value(low) > value(high) (a knob left out counts at its default), the high knob is raised to the
+        low one's value, or, where that is above the high knob's upper bound, the low knob is lowered to it.
+        Optimizers sample knobs independently; this maps their proposal onto one the server accepts.
+        """
+        out = dict(config)
+        for low, high in self.orderings:
+            if low not in self or high not in self or (low not in out and high not in out):
+                continue
+            lo_v, hi_v = out.get(low, self[low].default), out.get(high, self[high].default)
+            if not isinstance(lo_v, int | float) or not isinstance(hi_v, int | float) or lo_v <= hi_v:
+                continue
+            upper = self[high].upper
+            if upper is None or lo_v <= upper:
+                out[high] = lo_v
+            else:
+                out[low] = hi_v
+            logger.debug("%s: %s=%s above %s=%s; repaired to %s", self.engine, low, lo_v, high, hi_v, out)
         return out
 
     def is_denied(self, name: str) -> bool:

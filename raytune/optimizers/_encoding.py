@@ -52,7 +52,7 @@ def _spec(knob: Knob) -> ParamSpec:
 
 
 def decode(space: KnobSpace, params: Mapping[str, Any]) -> dict[str, KnobValue]:
-    """An optimizer's parameters -> a configuration in native units."""
+    """An optimizer's parameters -> a configuration in native units, repaired to the space's orderings."""
     out: dict[str, KnobValue] = {}
     for spec in param_specs(space):
         if spec.name not in params:
@@ -64,7 +64,7 @@ def decode(space: KnobSpace, params: Mapping[str, Any]) -> dict[str, KnobValue]:
             out[spec.name] = int(round(float(value))) * int(spec.scale)
         else:
             out[spec.name] = float(value)
-    return out
+    return space.repair(out)
 
 
 def encode(space: KnobSpace, config: Mapping[str, KnobValue]) -> dict[str, Any]:

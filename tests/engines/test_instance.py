@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from raytune.engines import EngineInstance, create_instance
 from raytune.errors import ConfigRejectedError, EngineError, KnobError
+from raytune.hardware import detect_hardware
+from raytune.knobs import tunable_space
 
 pytestmark = pytest.mark.slow
 
@@ -105,6 +108,29 @@ def test_crashing_configs_are_rejected_and_the_instance_recovers(engine_instance
     # The next trial on the same instance succeeds.
     restart_name, restart_value, restart_expected = RESTART[inst.engine]
     assert inst.apply({restart_name: restart_value}).applied == {restart_name: restart_expected}
+
+
+# Per ordering (low, high) of a tunable set, values that break it.
+OUT_OF_ORDER = {
+    ("innodb_io_capacity", "innodb_io_capacity_max"): (8000, 2000),
+    ("innodb_max_dirty_pages_pct_lwm", "innodb_max_dirty_pages_pct"): (60.0, 30.0),
+}
+
+
+def test_knob_orderings_are_what_the_server_requires(engine_instance: EngineInstance) -> None:
+    inst = engine_instance
+    catalog = inst.catalog()
+    orderings = tunable_space(inst.engine, catalog, detect_hardware()).orderings
+    if not orderings:
+        pytest.skip(f"the {inst.engine} tunable set declares no knob orderings")
+    space = replace(catalog, orderings=orderings)  # the server's own ranges
+    for low, high in orderings:
+        bad = dict(zip((low, high), OUT_OF_ORDER[(low, high)], strict=True))
+        with pytest.raises(ConfigRejectedError):
+            inst.apply(space.validate(bad))
+        repaired = space.repair(space.validate(bad))
+        assert repaired[low] <= repaired[high]
+        assert inst.apply(repaired).applied.keys() == repaired.keys()
 
 
 def test_failed_start_reports_the_server_error(engine_instance: EngineInstance) -> None:

@@ -75,3 +75,30 @@ def test_space_rejects_duplicates_and_renders_native_text() -> None:
         KnobSpace("postgres", (knob, knob))
     assert knob.render(3.0) == "3"
     assert Knob("b", KnobType.REAL).render(0.25) == "0.25"
+
+
+def test_repair_restores_orderings_the_server_requires() -> None:
+    space = KnobSpace(
+        "mariadb",
+        (
+            Knob("innodb_io_capacity", KnobType.INTEGER, 200, 100, 20000),
+            Knob("innodb_io_capacity_max", KnobType.INTEGER, 2000, 200, 40000),
+            Knob("lwm", KnobType.REAL, 0.0, 0.0, 50.0),
+            Knob("pct", KnobType.REAL, 90.0, 10.0, 30.0),
+        ),
+        orderings=(("innodb_io_capacity", "innodb_io_capacity_max"), ("lwm", "pct")),
+    )
+    # the high knob is raised to the low one's value
+    assert space.repair({"innodb_io_capacity": 9000, "innodb_io_capacity_max": 4000}) == {
+        "innodb_io_capacity": 9000,
+        "innodb_io_capacity_max": 9000,
+    }
+    # a knob left out counts at its default (2000 here)
+    assert space.repair({"innodb_io_capacity": 5000}) == {
+        "innodb_io_capacity": 5000,
+        "innodb_io_capacity_max": 5000,
+    }
+    # where the high knob cannot go that far, the low one comes down to it
+    assert space.repair({"lwm": 45.0, "pct": 20.0}) == {"lwm": 20.0, "pct": 20.0}
+    ordered = {"innodb_io_capacity": 300, "innodb_io_capacity_max": 600, "lwm": 1.0}
+    assert space.repair(ordered) == ordered and space.repair({}) == {}

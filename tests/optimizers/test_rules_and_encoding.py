@@ -63,3 +63,12 @@ def test_encode_clips_special_values_and_steps() -> None:
     assert decode(space, params)["innodb_buffer_pool_size"] == space["innodb_buffer_pool_size"].upper
     pg = tunable_space("postgres", load_catalog("postgres"), HW)
     assert encode(pg, {"wal_buffers": -1})["wal_buffers"] == pg["wal_buffers"].lower
+
+
+def test_decode_repairs_mariadb_io_capacity_above_its_max() -> None:
+    space = tunable_space("mariadb", load_catalog("mariadb"), HW)
+    assert ("innodb_io_capacity", "innodb_io_capacity_max") in space.orderings
+    params = encode(space, {"innodb_io_capacity": 15000, "innodb_io_capacity_max": 3000})
+    config = decode(space, params)
+    assert config["innodb_io_capacity"] == 15000 and config["innodb_io_capacity_max"] == 15000
+    space.validate(config)  # still inside the space
