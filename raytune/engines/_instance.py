@@ -465,6 +465,9 @@ def _same_value(knob: Knob, wanted: str, actual: str | None) -> bool:
             w, a = float(wanted), float(actual)
         except ValueError:
             return False
-        tolerance = max(abs(w) * 1e-5, 1e-9, (knob.step or 0.0))
+        # Servers round to their step and print a fixed number of decimals (MariaDB: 6 for doubles).
+        decimals = len(actual.strip().partition(".")[2]) if "." in actual and "e" not in actual.lower() else 0
+        shown = 0.5 * 10.0**-decimals if decimals else 0.0
+        tolerance = max(abs(w) * 1e-5, 1e-9, (knob.step or 0.0), shown * 1.000001)
         return abs(w - a) <= tolerance
     return wanted.strip().strip("'").lower() == actual.strip().lower()

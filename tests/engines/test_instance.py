@@ -133,6 +133,20 @@ def test_knob_orderings_are_what_the_server_requires(engine_instance: EngineInst
         assert inst.apply(repaired).applied.keys() == repaired.keys()
 
 
+FRACTIONAL = {
+    "postgres": ("random_page_cost", 1.23456789),
+    "mariadb": ("innodb_max_dirty_pages_pct_lwm", 0.00914616),
+}
+
+
+def test_fractional_value_is_taken_at_the_precision_the_server_shows(engine_instance: EngineInstance) -> None:
+    # MariaDB shows doubles with 6 decimals (0.009146), PostgreSQL with 6 significant digits (1.23457): that
+    # is the value taken, not a rejection.
+    name, value = FRACTIONAL[engine_instance.engine]
+    applied = engine_instance.apply({name: value}).applied
+    assert float(applied[name]) != value and abs(float(applied[name]) - value) < 1e-5 * max(1.0, value)
+
+
 def test_failed_start_reports_the_server_error(engine_instance: EngineInstance) -> None:
     config = CRASHING[engine_instance.engine][1]
     with pytest.raises(ConfigRejectedError) as err:
