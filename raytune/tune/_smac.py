@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,12 @@ class SMACSearcher(Searcher):
         self._trial_info, self._trial_value, self._configuration = TrialInfo, TrialValue, Configuration
         self._cs = cs
         return smac
+
+    def __del__(self) -> None:
+        # SMAC insists on an output directory; nothing in it is needed once the searcher is gone.
+        workdir = getattr(self, "_workdir", None)
+        if workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
 
     def set_search_properties(
         self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any
