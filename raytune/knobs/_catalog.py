@@ -222,7 +222,7 @@ def tunable_space(
             lo = 1.0
         knobs.append(replace(base, lower=lo, upper=hi, log=log, special=special, step=step))
     names = {k.name for k in knobs}
-    orderings = tuple((low, high) for low, high in doc.get("order", ()) if low in names or high in names)
+    orderings = tuple((low, high) for low, high in doc.get("order", ()) if low in names and high in names)
     return KnobSpace(engine, tuple(knobs), denied, orderings)
 
 

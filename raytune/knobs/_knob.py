@@ -166,6 +166,9 @@ class KnobSpace(Mapping[str, Knob]):
         names = [k.name for k in self.knobs]
         if len(set(names)) != len(names):
             raise KnobError(f"knob space for {self.engine} lists a knob twice")
+        for pair in self.orderings:
+            if not all(name in names for name in pair):
+                raise KnobError(f"knob ordering {pair} of {self.engine} names a knob outside the space")
 
     def __getitem__(self, name: str) -> Knob:
         for knob in self.knobs:
@@ -211,7 +214,7 @@ class KnobSpace(Mapping[str, Knob]):
         """
         out = dict(config)
         for low, high in self.orderings:
-            if low not in self or high not in self or (low not in out and high not in out):
+            if low not in out and high not in out:
                 continue
             lo_v, hi_v = out.get(low, self[low].default), out.get(high, self[high].default)
             if not isinstance(lo_v, int | float) or not isinstance(hi_v, int | float) or lo_v <= hi_v:

@@ -14,32 +14,20 @@ from tests.trainables.conftest import write_lakehelm_layout
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _run_bench(*args: str, timeout: int) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "bench/moe.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+
+
 @pytest.mark.slow
 def test_moe_benchmark_writes_results(tmp_path: Path) -> None:
     data = write_lakehelm_layout(tmp_path / "data", benchmark="toy", sf=1)
-    out = tmp_path / "moe.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "bench/moe.py",
-            "--data",
-            str(data),
-            "--seeds",
-            "2",
-            "--epochs",
-            "2",
-            "--steps",
-            "4",
-            "--out",
-            str(out),
-            "--work",
-            str(tmp_path / "work"),
-        ],  # fmt: skip
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    out, work = tmp_path / "moe.json", str(tmp_path / "work")
+    proc = _run_bench(
+        "--data", str(data), "--seeds", "2", "--epochs", "2", "--steps", "4", "--out", str(out), "--work", work,
         timeout=900,
-    )
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
     (row,) = report["results"]
@@ -49,23 +37,7 @@ def test_moe_benchmark_writes_results(tmp_path: Path) -> None:
     assert "toy" in proc.stdout and report["command"].startswith("python bench/moe.py")
     # --collect rebuilds the summary from the per-seed metrics without training
     again = tmp_path / "collected.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "bench/moe.py",
-            "--data",
-            str(data),
-            "--collect",
-            "--out",
-            str(again),
-            "--work",
-            str(tmp_path / "work"),
-        ],  # fmt: skip
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = _run_bench("--data", str(data), "--collect", "--out", str(again), "--work", work, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     (row2,) = json.loads(again.read_text())["results"]
     assert row2["test_ratio"]["per_seed"] == row["test_ratio"]["per_seed"]

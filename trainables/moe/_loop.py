@@ -150,17 +150,17 @@ def choose_records(
     the lowest mean ratio on the training queries (a fixed choice that falls back to the next-best config where
     the best one was not measured), so that validation can prefer it where the model does not help.
     """
-    model.eval()
-    dev = torch.device(device)
-    t = _Tensors(data, dev, known)
-    qemb = model.encoder(t.node_x, t.left, t.right, t.tree, t.has_plan, torch.as_tensor(known, device=dev))
     chosen: dict[int, int] = {}
     if mode == "prior":
-        prior = t.rec_conf[:, data.rec_conf_x.shape[1] + PRIOR_CLIPPED_RATIO].cpu().numpy()
+        prior = config_priors(data, known)[:, PRIOR_CLIPPED_RATIO]
         for q in queries:
             recs = np.flatnonzero(data.rec_query == q)
             chosen[q] = int(recs[np.argmin(prior[recs])])
         return chosen
+    model.eval()
+    dev = torch.device(device)
+    t = _Tensors(data, dev, known)
+    qemb = model.encoder(t.node_x, t.left, t.right, t.tree, t.has_plan, torch.as_tensor(known, device=dev))
     for q in queries:
         recs = np.flatnonzero(data.rec_query == q)
         r = torch.as_tensor(recs, device=dev)
