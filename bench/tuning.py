@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shutil
 import statistics
 import sys
 import time
@@ -62,7 +63,14 @@ SCENARIOS: dict[str, dict[str, Any]] = {
 OPTIMIZERS = ["random", "hebo", "smac", "tpe"]
 
 
-def _spec(scn: dict[str, Any], results: Path, **kw: Any) -> SearchSpec:
+def _fresh_spec(scn: dict[str, Any], results: Path, **kw: Any) -> SearchSpec:
+    """A search spec over an emptied ``results`` directory.
+
+    A search appends to the trial store it finds there, so a benchmark run over a previous run's (or a --quick
+    run's) directory would count the old trials as its own and break the default/best pairing of the
+    re-measurement.
+    """
+    shutil.rmtree(results, ignore_errors=True)
     return SearchSpec(
         results_dir=results,
         engine=scn["engine"],
@@ -113,7 +121,7 @@ def run_scenario(
         for method in methods:
             t0 = time.perf_counter()
             rows = run_search(
-                _spec(
+                _fresh_spec(
                     scn, out / method / f"seed{seed}", optimizer=method, trials=trials, seed=seed, instances=2
                 )
             ).rows()
@@ -198,7 +206,7 @@ def _remeasure(
             continue
         configs = [c for _ in range(pairs) for c in ({}, best)]
         rows = run_search(
-            _spec(
+            _fresh_spec(
                 scn,
                 out / method,
                 optimizer="configs",
@@ -232,10 +240,12 @@ def _scaling(scn: dict[str, Any], out: Path, trials: int) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for n in (1, 2):
         t0 = time.perf_counter()
-        run_search(_spec(scn, out / f"random-{n}", optimizer="random", trials=trials, instances=n, seed=0))
+        run_search(
+            _fresh_spec(scn, out / f"random-{n}", optimizer="random", trials=trials, instances=n, seed=0)
+        )
         result[f"trials_per_hour_{n}"] = 3600 * trials / (time.perf_counter() - t0)
         rows = run_search(
-            _spec(
+            _fresh_spec(
                 scn,
                 out / f"default-{n}",
                 optimizer="configs",
@@ -327,7 +337,15 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     for name in scenarios:
         t0 = time.perf_counter()
-        result = run_scenario(name, trials, seeds, methods, args.work / name, remeasure, scaling)
+        result = run_scenario(
+            name,
+            trials,
+            seeds,
+            methods,
+            args.work / (name + ("-quick" if args.quick else "")),
+            remeasure,
+            scaling,
+        )
         result["command"] = " ".join(["python", "bench/tuning.py", *sys.argv[1:]])
         result["when"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
         result["machine"] = {**detect_hardware().to_dict(), "platform": platform.platform()}

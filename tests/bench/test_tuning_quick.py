@@ -15,6 +15,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.slow
 def test_quick_tuning_benchmark_writes_results(tmp_path: Path) -> None:
+    # A previous run's leftovers in the work directory must not be counted as this run's trials.
+    stale = tmp_path / "work" / "pg-tpch-quick" / "random" / "seed0" / "trials.parquet"
+    stale.mkdir(parents=True)
+    (stale / "stale.parquet").write_bytes(b"not a trial store")
     proc = subprocess.run(
         [
             sys.executable,
@@ -48,6 +52,8 @@ def test_quick_tuning_benchmark_writes_results(tmp_path: Path) -> None:
         ):
             assert key in data and "per_seed" in data[key]
         assert data["best_objective"]["mean"] > 0
+        assert [len(c) for c in data["curves"]] == [4]
         assert len(result["remeasure"][method]["default"]) == 1
+    assert not (stale / "stale.parquet").exists()
     assert result["methods"]["default"]["best_objective"]["mean"] > 0
     assert (tmp_path / "out" / "tuning-pg-tpch-quick.png").stat().st_size > 1000
