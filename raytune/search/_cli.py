@@ -109,9 +109,10 @@ def _check_inputs(args: argparse.Namespace) -> Any:
         bin_dir=args.bin_dir,
         allow_unsafe=args.allow_unsafe,
     )
-    from raytune.tune import knob_space_for
+    from raytune.tune import check_results_dir, knob_space_for
 
     knob_space_for(spec)  # a bad knob file fails here, before Ray starts
+    check_results_dir(results, resume=args.resume)
     return spec
 
 

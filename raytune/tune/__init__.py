@@ -6,7 +6,7 @@ This is the only package that imports Ray Tune.
 from __future__ import annotations
 
 from raytune.tune._pool import DB_SLOT, InstancePool, InstanceSpec, WorkloadSpec, check_slots, pool_name
-from raytune.tune._run import SearchSpec, connect_ray, knob_space_for, run_search
+from raytune.tune._run import SearchSpec, check_results_dir, connect_ray, knob_space_for, run_search
 
 __all__ = [
     "DB_SLOT",
@@ -14,6 +14,7 @@ __all__ = [
     "InstanceSpec",
     "SearchSpec",
     "WorkloadSpec",
+    "check_results_dir",
     "check_slots",
     "connect_ray",
     "knob_space_for",

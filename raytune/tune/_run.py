@@ -128,6 +128,20 @@ def _fallback_score(spec: SearchSpec) -> float:
     return spec.settings.timeout_s * 100 if spec.mode == "min" else 0.0
 
 
+def check_results_dir(results_dir: Path, *, resume: bool) -> None:
+    """A new search needs a results directory without trial records; ``resume`` continues the one there.
+
+    Raises:
+        KnobrayError: A new search over an earlier search's records (they would be mixed with the new ones).
+    """
+    held = len(TrialStore(results_dir))
+    if held and not resume:
+        raise KnobrayError(
+            f"{results_dir} already holds {held} trial records of an earlier search; "
+            "continue that search with --resume, or choose a new --results DIR"
+        )
+
+
 def run_search(
     spec: SearchSpec,
     *,
@@ -148,6 +162,7 @@ def run_search(
         catalog.validate(config, allow_denied=spec.allow_unsafe)
     space = knob_space_for(spec)
     results = spec.results_dir.resolve()
+    check_results_dir(results, resume=resume)
     results.mkdir(parents=True, exist_ok=True)
     store = TrialStore(results)
     connect_ray(spec)

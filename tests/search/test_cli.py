@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from raytune.records import TrialRecord
 from raytune.storage import TrialStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,6 +56,16 @@ def test_bad_knob_file_contents(tmp_path: Path) -> None:
     knobs.write_text('{"knobs": {"shared_bufers": {}}}')
     proc = search("--knobs", str(knobs), timeout=120)
     assert proc.returncode == 2 and "unknown knob 'shared_bufers'" in proc.stderr
+
+
+def test_new_search_into_an_earlier_searchs_results_is_refused(tmp_path: Path) -> None:
+    store = TrialStore(tmp_path)
+    store.append(TrialRecord(trial_id="t1", engine="postgres", objective=2.0), score=2.0, optimizer="tpe")
+    proc = search("--results", str(tmp_path), timeout=120)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert "already holds 1 trial records" in lines[0] and "--resume" in lines[0]
+    assert [r["trial_id"] for r in store.rows()] == ["t1"]
 
 
 @pytest.mark.slow
