@@ -335,22 +335,14 @@ def main() -> int:
         configure_logging=False,
     )
     args.out.mkdir(parents=True, exist_ok=True)
+    suffix = "-quick" if args.quick else ""  # quick runs get their own work directory and result files
     for name in scenarios:
         t0 = time.perf_counter()
-        result = run_scenario(
-            name,
-            trials,
-            seeds,
-            methods,
-            args.work / (name + ("-quick" if args.quick else "")),
-            remeasure,
-            scaling,
-        )
+        result = run_scenario(name, trials, seeds, methods, args.work / f"{name}{suffix}", remeasure, scaling)
         result["command"] = " ".join(["python", "bench/tuning.py", *sys.argv[1:]])
         result["when"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
         result["machine"] = {**detect_hardware().to_dict(), "platform": platform.platform()}
         result["scenario_wall_s"] = time.perf_counter() - t0
-        suffix = "-quick" if args.quick else ""
         (args.out / f"tuning-{name}{suffix}.json").write_text(
             json.dumps(result, indent=1, default=str) + "\n"
         )

@@ -14,9 +14,8 @@ import socket
 from pathlib import Path
 
 EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
-LOWEST_PORT = (
-    20000  # above the well-known and registered ports most services use (Ray's own: 6379, 8265, 10001)
-)
+# Above the well-known and registered ports most services use (Ray's own: 6379, 8265, 10001).
+LOWEST_PORT = 20000
 _TRIES = 200
 _RANDOM = random.SystemRandom()  # not the seeded global generator: two processes must not draw the same ports
 
@@ -40,23 +39,25 @@ def server_port_range(ephemeral: tuple[int, int] | None = None) -> range:
     return range(0)
 
 
-def _bindable(port: int) -> bool:
+def _bind(port: int) -> int | None:
+    """The port bound on 127.0.0.1 (0: the kernel picks), or None where it is taken."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
-            return False
-        return True
+            return None
+        return int(sock.getsockname()[1])
 
 
 def free_port() -> int:
     """Returns a TCP port on 127.0.0.1 that is free now and outside the kernel's ephemeral range."""
     candidates = server_port_range()
     for _ in range(_TRIES if len(candidates) else 0):
-        port = _RANDOM.choice(candidates)
-        if _bindable(port):
+        port = _bind(_RANDOM.choice(candidates))
+        if port is not None:
             return port
     # No room outside the ephemeral range (an unusual kernel setting): let the kernel pick.
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    port = _bind(0)
+    if port is None:
+        raise OSError("no free TCP port on 127.0.0.1")
+    return port

@@ -112,7 +112,7 @@ def _check_inputs(args: argparse.Namespace) -> Any:
     from raytune.tune import check_results_dir, knob_space_for
 
     knob_space_for(spec)  # a bad knob file fails here, before Ray starts
-    check_results_dir(results, resume=args.resume)
+    check_results_dir(results, resume=args.resume)  # here before Ray starts; run_search checks it again
     return spec
 
 
