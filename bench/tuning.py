@@ -8,6 +8,8 @@ default alternately on one instance (so noise is not taken for improvement), and
 
     .venv/bin/python bench/tuning.py --scenario pg-tpch            # full: about an hour on 2 cores
     .venv/bin/python bench/tuning.py --scenario pg-tpch --quick    # smoke test: tiny scale, few trials
+    .venv/bin/python bench/tuning.py --scenario pg-tpch --remeasure-only  # redo the re-measurement (and
+        # scaling) of the best configs recorded in bench/results/tuning-pg-tpch.json, without searching again
 """
 
 from __future__ import annotations
@@ -263,6 +265,29 @@ def _scaling(scn: dict[str, Any], out: Path, trials: int) -> dict[str, Any]:
     return result
 
 
+def remeasure_recorded(
+    name: str, path: Path, out: Path, remeasure: int, scaling: bool, command: str
+) -> dict[str, Any]:
+    """Re-runs the re-measurement (and scaling) of a recorded scenario over its recorded best configs."""
+    result = json.loads(path.read_text())
+    scn = dict(SCENARIOS[name])
+    methods = [m for m in result["methods"] if m not in ("default", "rules")]
+    t0 = time.perf_counter()
+    for key in ("remeasure", "scaling"):  # kept for the record of what changed
+        if key in result:
+            result[f"{key}_previous"] = result[key]
+    if remeasure:
+        result["remeasure"] = _remeasure(
+            scn, out / "remeasure", result["methods"], methods, remeasure, result["direction"]
+        )
+    if scaling:
+        result["scaling"] = _scaling(scn, out / "scaling", result["trials"])
+    result["remeasure_command"] = command
+    result["remeasure_when"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    result["remeasure_wall_s"] = time.perf_counter() - t0
+    return result
+
+
 def plot(result: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -306,6 +331,11 @@ def main() -> int:
     )
     p.add_argument("--no-scaling", action="store_true")
     p.add_argument("--quick", action="store_true", help="smoke test: sf 0.01, 4 trials, 1 seed, random + tpe")
+    p.add_argument(
+        "--remeasure-only",
+        action="store_true",
+        help="no search: redo the re-measurement (and scaling) of the best configs in the recorded JSON",
+    )
     p.add_argument("--out", type=Path, default=HERE / "results")
     p.add_argument("--work", type=Path, default=Path("results") / "bench-tuning")
     args = p.parse_args()
@@ -326,6 +356,15 @@ def main() -> int:
                 "settings": replace(s["settings"], duration_s=3, warmup_s=1),
             }
         trials, seeds, methods, remeasure, scaling = 4, [0], ["random", "tpe"], 1, False
+    suffix = "-quick" if args.quick else ""  # quick runs get their own work directory and result files
+    missing = [args.out / f"tuning-{n}{suffix}.json" for n in scenarios]
+    missing = [str(p) for p in missing if not p.is_file()]
+    if args.remeasure_only and missing:
+        print(
+            f"error: no recorded run at {', '.join(missing)}; run the scenario first, without --remeasure-only",
+            file=sys.stderr,
+        )
+        return 2
     ray.init(
         num_cpus=max(2, detect_hardware().cores),
         resources={"db_slot": 2},
@@ -335,17 +374,26 @@ def main() -> int:
         configure_logging=False,
     )
     args.out.mkdir(parents=True, exist_ok=True)
-    suffix = "-quick" if args.quick else ""  # quick runs get their own work directory and result files
+    command = " ".join(["python", "bench/tuning.py", *sys.argv[1:]])
     for name in scenarios:
+        path = args.out / f"tuning-{name}{suffix}.json"
+        if args.remeasure_only:
+            result = remeasure_recorded(
+                name, path, args.work / f"{name}{suffix}", remeasure, scaling, command
+            )
+            path.write_text(json.dumps(result, indent=1, default=str) + "\n")
+            print(f"{name}: re-measured into {path} in {result['remeasure_wall_s']:.0f}s")
+            for method, r in result.get("remeasure", {}).items():
+                ratio = r["ratio_best_to_default"]
+                print(f"  {method:<8} best/default {ratio['mean']:.3f} ± {ratio['sd']:.3f}")
+            continue
         t0 = time.perf_counter()
         result = run_scenario(name, trials, seeds, methods, args.work / f"{name}{suffix}", remeasure, scaling)
-        result["command"] = " ".join(["python", "bench/tuning.py", *sys.argv[1:]])
+        result["command"] = command
         result["when"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
         result["machine"] = {**detect_hardware().to_dict(), "platform": platform.platform()}
         result["scenario_wall_s"] = time.perf_counter() - t0
-        (args.out / f"tuning-{name}{suffix}.json").write_text(
-            json.dumps(result, indent=1, default=str) + "\n"
-        )
+        path.write_text(json.dumps(result, indent=1, default=str) + "\n")
         plot(result, args.out / f"tuning-{name}{suffix}.png")
         print(f"{name}: wrote {args.out / f'tuning-{name}{suffix}.json'} in {result['scenario_wall_s']:.0f}s")
         for method in ["default", "rules", *methods]:

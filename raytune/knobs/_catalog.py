@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import re
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -70,9 +71,16 @@ def save_catalog(space: KnobSpace, version: str, path: Path | None = None) -> Pa
         "version": version,
         "knobs": {k.name: _knob_to_json(k) for k in space.knobs},
     }
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    # Instances starting side by side save the same catalog at once: each writes its own temporary file, so
+    # one's rename never finds the other's file gone.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(doc, indent=1, sort_keys=True))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from raytune.storage import TrialStore
+from tests.overlap import max_overlap
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -19,24 +22,7 @@ def test_quick_tuning_benchmark_writes_results(tmp_path: Path) -> None:
     stale = tmp_path / "work" / "pg-tpch-quick" / "random" / "seed0" / "trials.parquet"
     stale.mkdir(parents=True)
     (stale / "stale.parquet").write_bytes(b"not a trial store")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "bench/tuning.py",
-            "--scenario",
-            "pg-tpch",
-            "--quick",
-            "--out",
-            str(tmp_path / "out"),
-            "--work",
-            str(tmp_path / "work"),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env={**os.environ},
-    )
+    proc = _bench(tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads((tmp_path / "out" / "tuning-pg-tpch-quick.json").read_text())
     assert result["direction"] == "min" and result["trials"] == 4
@@ -57,3 +43,42 @@ def test_quick_tuning_benchmark_writes_results(tmp_path: Path) -> None:
     assert not (stale / "stale.parquet").exists()
     assert result["methods"]["default"]["best_objective"]["mean"] > 0
     assert (tmp_path / "out" / "tuning-pg-tpch-quick.png").stat().st_size > 1000
+
+    # Re-measuring the recorded best configs again: default and best alternate on one instance, never at once.
+    again = _bench(tmp_path, "--remeasure-only")
+    assert again.returncode == 0, again.stderr[-2000:]
+    redone = json.loads((tmp_path / "out" / "tuning-pg-tpch-quick.json").read_text())
+    assert redone["methods"] == result["methods"] and redone["remeasure_previous"] == result["remeasure"]
+    for method in ("random", "tpe"):
+        rows = TrialStore(tmp_path / "work" / "pg-tpch-quick" / "remeasure" / method).rows()
+        assert [r["config"] for r in rows] == [{}, result["methods"][method]["best_config"]]
+        assert max_overlap(rows) == 1
+        assert len(redone["remeasure"][method]["best"]) == 1
+
+
+def test_remeasure_only_without_a_recorded_run_fails_clearly(tmp_path: Path) -> None:
+    proc = _bench(tmp_path, "--remeasure-only")
+    assert proc.returncode == 2
+    assert "no recorded run at" in proc.stderr and "run the scenario first" in proc.stderr
+
+
+def _bench(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "bench/tuning.py",
+            "--scenario",
+            "pg-tpch",
+            "--quick",
+            "--out",
+            str(tmp_path / "out"),
+            "--work",
+            str(tmp_path / "work"),
+            *extra,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ},
+    )

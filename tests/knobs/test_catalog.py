@@ -102,3 +102,18 @@ def test_missing_knob_file_and_unknown_engine() -> None:
         load_knob_file(Path("/nonexistent/knobs.json"))
     with pytest.raises(KnobError, match="unknown engine 'oracle'"):
         tunable_space("oracle", load_catalog("postgres"), HW)
+
+
+def test_catalog_saved_by_many_at_once_ends_whole_and_leaves_no_temporary_files(tmp_path: Path) -> None:
+    # Two instances starting side by side once raced on one temporary file name; one of them failed.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from raytune.knobs import save_catalog
+
+    space = load_catalog("postgres")
+    path = tmp_path / "catalog" / "postgres-18.json"
+    with ThreadPoolExecutor(8) as pool:
+        saved = list(pool.map(lambda _: save_catalog(space, "18", path), range(32)))
+    assert saved == [path] * 32
+    assert [p.name for p in path.parent.iterdir()] == [path.name]
+    assert list(load_catalog("postgres", path)) == list(space)

@@ -12,7 +12,7 @@ from ray.cluster_utils import Cluster
 from raytune.errors import EngineError
 from raytune.trial import MeasureSettings
 from raytune.tune import SearchSpec, WorkloadSpec, check_slots, run_search
-from tests.tune.test_search import max_overlap
+from tests.overlap import max_overlap
 
 pytestmark = pytest.mark.slow
 

@@ -15,23 +15,11 @@ from raytune.search._cli import main as search_main
 from raytune.storage import TrialStore
 from raytune.trial import MeasureSettings
 from raytune.tune import SearchSpec, WorkloadSpec, run_search
+from tests.overlap import max_overlap
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("local_ray")]
 
 FAST = ["--sf", "0.01", "--repeats", "1", "--timeout", "20"]
-
-
-def max_overlap(rows: list[dict]) -> int:
-    """Most trials measured at the same time (from each trial's start and duration)."""
-    events = []
-    for r in rows:
-        if r["timings"].get("total_s"):
-            events += [(r["started_at"], 1), (r["started_at"] + r["timings"]["total_s"], -1)]
-    running = peak = 0
-    for _, delta in sorted(events):
-        running += delta
-        peak = max(peak, running)
-    return peak
 
 
 @pytest.mark.parametrize("engine", ["postgres", "mariadb"])
@@ -103,6 +91,27 @@ def test_configs_optimizer_evaluates_the_given_list(tmp_path: Path) -> None:
     assert sorted(json.dumps(r["config"], sort_keys=True) for r in rows) == sorted(
         json.dumps(c, sort_keys=True) for c in configs
     )
+
+
+def test_one_instance_runs_one_trial_at_a_time_on_a_ray_with_more_slots(tmp_path: Path) -> None:
+    # The module's Ray has two db_slots; baselines and a list of configs must still honour --instances 1.
+    settings = MeasureSettings(repeats=1, timeout_s=20, plans=False)
+    listed = run_search(
+        SearchSpec(
+            results_dir=tmp_path / "cfg",
+            optimizer="configs",
+            configs=[{}, {"work_mem": "64MB"}, {}],
+            trials=3,
+            instances=1,
+            settings=settings,
+        )
+    ).rows()
+    searched = run_search(
+        SearchSpec(results_dir=tmp_path / "rnd", optimizer="random", trials=3, instances=1, settings=settings)
+    ).rows()
+    for rows in (listed, searched):
+        assert len(rows) == 3 and all(r["status"] == "SUCCEEDED" for r in rows), [r["error"] for r in rows]
+        assert max_overlap(rows) == 1
 
 
 def _postmaster_pids(home: Path) -> list[int]:
