@@ -273,8 +273,8 @@ def remeasure_recorded(
     scn = dict(SCENARIOS[name])
     methods = [m for m in result["methods"] if m not in ("default", "rules")]
     t0 = time.perf_counter()
-    for key in ("remeasure", "scaling"):  # kept for the record of what changed
-        if key in result:
+    for key, redo in (("remeasure", remeasure), ("scaling", scaling)):  # what is redone keeps its old numbers
+        if redo and key in result:
             result[f"{key}_previous"] = result[key]
     if remeasure:
         result["remeasure"] = _remeasure(
