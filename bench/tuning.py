@@ -28,6 +28,7 @@ from typing import Any
 import ray
 
 from raytune.hardware import detect_hardware
+from raytune.optimizers import rule_config
 from raytune.trial import MeasureSettings
 from raytune.tune import SearchSpec, WorkloadSpec, run_search
 
@@ -183,7 +184,8 @@ def run_scenario(
         "methods": report,
     }
     if remeasure:
-        result["remeasure"] = _remeasure(scn, out / "remeasure", report, methods, remeasure, direction)
+        contenders = _contenders(scn, report, ["rules", *methods])
+        result["remeasure"] = _remeasure(scn, out / "remeasure", contenders, remeasure, direction)
     if scaling:
         result["scaling"] = _scaling(scn, out / "scaling", trials)
     return result
@@ -197,15 +199,24 @@ def _best_config(runs: list[dict[str, Any]], direction: str) -> dict[str, Any] |
     return pick(ok, key=lambda r: r["objective"])["config"]
 
 
+def _contenders(scn: dict[str, Any], report: dict[str, Any], labels: list[str]) -> dict[str, dict[str, Any]]:
+    """The configs to re-measure against the default: ``rules`` (the rule config the searches started from) and
+    each named method's best config."""
+    out: dict[str, dict[str, Any]] = {}
+    for label in labels:
+        if label == "rules":
+            out[label] = rule_config(scn["engine"], detect_hardware(), scn["kind"])
+        elif report.get(label, {}).get("best_config") is not None:
+            out[label] = report[label]["best_config"]
+    return out
+
+
 def _remeasure(
-    scn: dict[str, Any], out: Path, report: dict[str, Any], methods: list[str], pairs: int, direction: str
+    scn: dict[str, Any], out: Path, contenders: dict[str, dict[str, Any]], pairs: int, direction: str
 ) -> dict[str, Any]:
-    """Each method's best config and the default, alternately on ONE instance, ``pairs`` times each."""
+    """Each contender and the default, alternately on ONE instance, ``pairs`` times each."""
     result: dict[str, Any] = {}
-    for method in methods:
-        best = report[method]["best_config"]
-        if best is None:
-            continue
+    for method, best in contenders.items():
         configs = [c for _ in range(pairs) for c in ({}, best)]
         rows = run_search(
             _fresh_spec(
@@ -266,20 +277,24 @@ def _scaling(scn: dict[str, Any], out: Path, trials: int) -> dict[str, Any]:
 
 
 def remeasure_recorded(
-    name: str, path: Path, out: Path, remeasure: int, scaling: bool, command: str
+    name: str, path: Path, out: Path, labels: list[str] | None, remeasure: int, scaling: bool, command: str
 ) -> dict[str, Any]:
-    """Re-runs the re-measurement (and scaling) of a recorded scenario over its recorded best configs."""
+    """Re-runs the re-measurement (and scaling) of a recorded scenario over its recorded best configs.
+
+    ``labels`` (``rules`` and method names; None: all) picks what is re-measured; the others keep their numbers.
+    """
     result = json.loads(path.read_text())
     scn = dict(SCENARIOS[name])
-    methods = [m for m in result["methods"] if m not in ("default", "rules")]
+    if labels is None:
+        labels = ["rules", *(m for m in result["methods"] if m not in ("default", "rules"))]
     t0 = time.perf_counter()
     for key, redo in (("remeasure", remeasure), ("scaling", scaling)):  # what is redone keeps its old numbers
         if redo and key in result:
             result[f"{key}_previous"] = result[key]
     if remeasure:
-        result["remeasure"] = _remeasure(
-            scn, out / "remeasure", result["methods"], methods, remeasure, result["direction"]
-        )
+        contenders = _contenders(scn, result["methods"], labels)
+        fresh = _remeasure(scn, out / "remeasure", contenders, remeasure, result["direction"])
+        result["remeasure"] = {**result.get("remeasure", {}), **fresh}
     if scaling:
         result["scaling"] = _scaling(scn, out / "scaling", result["trials"])
     result["remeasure_command"] = command
@@ -333,8 +348,11 @@ def main() -> int:
     p.add_argument("--quick", action="store_true", help="smoke test: sf 0.01, 4 trials, 1 seed, random + tpe")
     p.add_argument(
         "--remeasure-only",
-        action="store_true",
-        help="no search: redo the re-measurement (and scaling) of the best configs in the recorded JSON",
+        nargs="?",
+        const="all",
+        metavar="LABELS",
+        help="no search: redo the re-measurement (and scaling) of the configs in the recorded JSON; "
+        "optionally only these, comma-separated (rules, random, hebo, smac, tpe)",
     )
     p.add_argument("--out", type=Path, default=HERE / "results")
     p.add_argument("--work", type=Path, default=Path("results") / "bench-tuning")
@@ -365,6 +383,13 @@ def main() -> int:
             file=sys.stderr,
         )
         return 2
+    unknown = set((args.remeasure_only or "all").split(",")) - {"all", "rules", *OPTIMIZERS}
+    if unknown:
+        print(
+            f"error: cannot re-measure {', '.join(sorted(unknown))}; name rules or methods of {', '.join(OPTIMIZERS)}",
+            file=sys.stderr,
+        )
+        return 2
     ray.init(
         num_cpus=max(2, detect_hardware().cores),
         resources={"db_slot": 2},
@@ -378,8 +403,9 @@ def main() -> int:
     for name in scenarios:
         path = args.out / f"tuning-{name}{suffix}.json"
         if args.remeasure_only:
+            labels = None if args.remeasure_only == "all" else args.remeasure_only.split(",")  # checked above
             result = remeasure_recorded(
-                name, path, args.work / f"{name}{suffix}", remeasure, scaling, command
+                name, path, args.work / f"{name}{suffix}", labels, remeasure, scaling, command
             )
             path.write_text(json.dumps(result, indent=1, default=str) + "\n")
             print(f"{name}: re-measured into {path} in {result['remeasure_wall_s']:.0f}s")

@@ -40,15 +40,17 @@ def test_quick_tuning_benchmark_writes_results(tmp_path: Path) -> None:
         assert data["best_objective"]["mean"] > 0
         assert [len(c) for c in data["curves"]] == [4]
         assert len(result["remeasure"][method]["default"]) == 1
+    assert set(result["remeasure"]) == {"rules", "random", "tpe"}
     assert not (stale / "stale.parquet").exists()
     assert result["methods"]["default"]["best_objective"]["mean"] > 0
     assert (tmp_path / "out" / "tuning-pg-tpch-quick.png").stat().st_size > 1000
 
     # Re-measuring the recorded best configs again: default and best alternate on one instance, never at once.
-    again = _bench(tmp_path, "--remeasure-only")
+    again = _bench(tmp_path, "--remeasure-only", "random,tpe")
     assert again.returncode == 0, again.stderr[-2000:]
     redone = json.loads((tmp_path / "out" / "tuning-pg-tpch-quick.json").read_text())
     assert redone["methods"] == result["methods"] and redone["remeasure_previous"] == result["remeasure"]
+    assert redone["remeasure"]["rules"] == result["remeasure"]["rules"]  # not named, so kept
     for method in ("random", "tpe"):
         rows = TrialStore(tmp_path / "work" / "pg-tpch-quick" / "remeasure" / method).rows()
         assert [r["config"] for r in rows] == [{}, result["methods"][method]["best_config"]]
@@ -60,6 +62,10 @@ def test_remeasure_only_without_a_recorded_run_fails_clearly(tmp_path: Path) -> 
     proc = _bench(tmp_path, "--remeasure-only")
     assert proc.returncode == 2
     assert "no recorded run at" in proc.stderr and "run the scenario first" in proc.stderr
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "tuning-pg-tpch-quick.json").write_text("{}")
+    proc = _bench(tmp_path, "--remeasure-only", "tpe,bogus")
+    assert proc.returncode == 2 and "cannot re-measure bogus" in proc.stderr
 
 
 def _bench(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
