@@ -3,7 +3,7 @@
 Every method runs through the same search machinery (``raytune.tune.run_search``) with the same trial budget and
 seeds on the same machine in one run. Per scenario it records, per method (mean and spread over seeds): best
 objective, improvement over the default and over the rule config, trials needed to come within 5% of the best
-result any method found, wall time and trial overhead; then re-measures each method's best config against the
+result any method found, wall time and trial overhead; then re-measures each method's best config and the rule config against the
 default alternately on one instance (so noise is not taken for improvement), and compares 1 vs 2 instances.
 
     .venv/bin/python bench/tuning.py --scenario pg-tpch            # full: about an hour on 2 cores
@@ -288,18 +288,27 @@ def remeasure_recorded(
     if labels is None:
         labels = ["rules", *(m for m in result["methods"] if m not in ("default", "rules"))]
     t0 = time.perf_counter()
-    for key, redo in (("remeasure", remeasure), ("scaling", scaling)):  # what is redone keeps its old numbers
-        if redo and key in result:
-            result[f"{key}_previous"] = result[key]
     if remeasure:
-        contenders = _contenders(scn, result["methods"], labels)
-        fresh = _remeasure(scn, out / "remeasure", contenders, remeasure, result["direction"])
-        result["remeasure"] = {**result.get("remeasure", {}), **fresh}
+        old = result.get("remeasure", {})
+        fresh = _remeasure(
+            scn,
+            out / "remeasure",
+            _contenders(scn, result["methods"], labels),
+            remeasure,
+            result["direction"],
+        )
+        replaced = {label: old[label] for label in fresh if label in old}
+        if replaced:  # the numbers a re-measurement replaces stay on record
+            result["remeasure_previous"] = {**result.get("remeasure_previous", {}), **replaced}
+        result["remeasure"] = {**old, **fresh}
     if scaling:
+        if "scaling" in result:
+            result["scaling_previous"] = result["scaling"]
         result["scaling"] = _scaling(scn, out / "scaling", result["trials"])
-    result["remeasure_command"] = command
-    result["remeasure_when"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-    result["remeasure_wall_s"] = time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    result.setdefault("remeasure_runs", []).append(
+        {"command": command, "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "wall_s": wall}
+    )
     return result
 
 
@@ -408,7 +417,7 @@ def main() -> int:
                 name, path, args.work / f"{name}{suffix}", labels, remeasure, scaling, command
             )
             path.write_text(json.dumps(result, indent=1, default=str) + "\n")
-            print(f"{name}: re-measured into {path} in {result['remeasure_wall_s']:.0f}s")
+            print(f"{name}: re-measured into {path} in {result['remeasure_runs'][-1]['wall_s']:.0f}s")
             for method, r in result.get("remeasure", {}).items():
                 ratio = r["ratio_best_to_default"]
                 print(f"  {method:<8} best/default {ratio['mean']:.3f} ± {ratio['sd']:.3f}")
