@@ -3,8 +3,9 @@
 Every method runs through the same search machinery (``raytune.tune.run_search``) with the same trial budget and
 seeds on the same machine in one run. Per scenario it records, per method (mean and spread over seeds): best
 objective, improvement over the default and over the rule config, trials needed to come within 5% of the best
-result any method found, wall time and trial overhead; then re-measures each method's best config and the rule config against the
-default alternately on one instance (so noise is not taken for improvement), and compares 1 vs 2 instances.
+result any method found, wall time and trial overhead; then re-measures each method's best config and the rule
+config against the default alternately on one instance (so noise is not taken for improvement), and compares 1
+vs 2 instances.
 
     .venv/bin/python bench/tuning.py --scenario pg-tpch            # full: about an hour on 2 cores
     .venv/bin/python bench/tuning.py --scenario pg-tpch --quick    # smoke test: tiny scale, few trials
