@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from raytune.engines._ports import free_port
+from raytune.engines._ports import free_port, port_is_taken
 from raytune.engines._process import ServerProcess
 from raytune.engines._sysuser import ServiceUser, check_reachable, service_user
 from raytune.errors import ConfigRejectedError, EngineError, KnobError
@@ -90,6 +90,7 @@ class EngineInstance(abc.ABC):
         self.paths = InstancePaths(Path(root).resolve())
         self.bin_dir = self._resolve_bin_dir(bin_dir)
         self.port = port or free_port()
+        self._port_chosen = port is None  # ours to change if another process takes it
         self.user: ServiceUser = service_user()
         self._process: ServerProcess | None = None
         self._catalog: KnobSpace | None = None
@@ -230,11 +231,29 @@ class EngineInstance(abc.ABC):
             self.init()
         if self.running:
             return
+        try:
+            self._launch(timeout)
+        except EngineError as exc:
+            # Between a stop and a start the port is free for anyone; a port we chose is moved, a user's is not.
+            if not port_is_taken(self.port):
+                raise
+            if not self._port_chosen:
+                raise EngineError(
+                    f"{self.engine} cannot start: port {self.port} on 127.0.0.1 is in use by another process; "
+                    "free it, or give another port (or none, to let knobray pick one)"
+                ) from exc
+            taken, self.port = self.port, free_port()
+            logger.warning(
+                "%s: port %d was taken by another process; starting on port %d", self.engine, taken, self.port
+            )
+            self._launch(timeout)
+        self.state = InstanceState.RUNNING
+
+    def _launch(self, timeout: float) -> None:
         self._log_offset = self.paths.log.stat().st_size if self.paths.log.exists() else 0
         self._process = ServerProcess(self._server_command(), self.user, self.paths.log, self._server_env())
         self._process.start()
         self._wait_ready(timeout)
-        self.state = InstanceState.RUNNING
 
     def _server_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TZ")}

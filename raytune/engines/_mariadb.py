@@ -107,7 +107,6 @@ class MariaDBInstance(EngineInstance):
     def _render_config(self, values: Mapping[str, str]) -> str:
         base = {
             "datadir": self.paths.data,
-            "port": self.port,
             "bind-address": "127.0.0.1",
             "socket": self.socket_path,
             "pid-file": self.paths.run / "mysqld.pid",
@@ -139,7 +138,8 @@ class MariaDBInstance(EngineInstance):
         return stmts
 
     def _server_command(self) -> list[str]:
-        return [str(self.bin_dir / "mariadbd"), f"--defaults-file={self.config_path}"]
+        # The port goes on the command line, not in my.cnf: start() may move it without rewriting the knobs.
+        return [str(self.bin_dir / "mariadbd"), f"--defaults-file={self.config_path}", f"--port={self.port}"]
 
     def connect(self, database: str | None = None) -> pymysql.connections.Connection:
         return pymysql.connect(

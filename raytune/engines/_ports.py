@@ -61,3 +61,18 @@ def free_port() -> int:
     if port is None:
         raise OSError("no free TCP port on 127.0.0.1")
     return port
+
+
+def port_is_taken(port: int) -> bool:
+    """Whether a server could not bind ``port`` on 127.0.0.1 now because another socket holds it.
+
+    Binds as PostgreSQL and MariaDB do (``SO_REUSEADDR``), so connections of a stopped server that linger in
+    TIME_WAIT do not count: only a listener or another process's bound socket does.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+        return False

@@ -40,9 +40,11 @@ def test_quick_tuning_benchmark_writes_results(tmp_path: Path) -> None:
         assert data["best_objective"]["mean"] > 0
         assert [len(c) for c in data["curves"]] == [4]
         assert len(result["remeasure"][method]["default"]) == 1
+        assert len(result["remeasure"][method]["ratio_best_to_default"]["per_pair"]) == 1
     assert set(result["remeasure"]) == {"rules", "random", "tpe"}
     assert not (stale / "stale.parquet").exists()
     assert result["methods"]["default"]["best_objective"]["mean"] > 0
+    assert len(result["methods"]["default"]["best_objective"]["per_search"]) == 2  # one per method and seed
     assert (tmp_path / "out" / "tuning-pg-tpch-quick.png").stat().st_size > 1000
 
     # Re-measuring the recorded best configs again: default and best alternate on one instance, never at once.

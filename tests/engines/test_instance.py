@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from raytune.engines import EngineInstance, create_instance
+from raytune.engines import ENGINES, EngineInstance, create_instance
 from raytune.errors import ConfigRejectedError, EngineError, KnobError
 from raytune.hardware import detect_hardware
 from raytune.knobs import tunable_space
@@ -209,3 +210,34 @@ def test_missing_binaries_fail_clearly(engine: str, workdir: Path) -> None:
 def test_unknown_engine(workdir: Path) -> None:
     with pytest.raises(EngineError, match="unknown engine 'oracle'; use one of: postgres, mariadb"):
         create_instance("oracle", workdir)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_start_moves_a_port_it_chose_when_another_process_took_it(engine: str, workdir: Path) -> None:
+    instance = create_instance(engine, workdir / engine)
+    taken = instance.port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+        squatter.bind(("127.0.0.1", taken))  # as a Ray worker might between a stop and a start
+        squatter.listen()
+        try:
+            instance.start()
+            assert instance.port != taken
+            assert _select_one(instance) == 1
+            instance.restart()  # the moved port stays the instance's
+            assert _select_one(instance) == 1
+        finally:
+            instance.destroy()
+
+
+def test_start_keeps_a_port_the_user_chose_and_reports_it_taken(workdir: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        instance = create_instance("postgres", workdir / "pg", port=port)
+        try:
+            with pytest.raises(EngineError, match=f"port {port} on 127.0.0.1 is in use by another process"):
+                instance.start()
+            assert instance.port == port
+        finally:
+            instance.destroy()
