@@ -386,8 +386,7 @@ def main() -> int:
             }
         trials, seeds, methods, remeasure, scaling = 4, [0], ["random", "tpe"], 1, False
     suffix = "-quick" if args.quick else ""  # quick runs get their own work directory and result files
-    missing = [args.out / f"tuning-{n}{suffix}.json" for n in scenarios]
-    missing = [str(p) for p in missing if not p.is_file()]
+    missing = [str(f) for n in scenarios if not (f := args.out / f"tuning-{n}{suffix}.json").is_file()]
     if args.remeasure_only and missing:
         print(
             f"error: no recorded run at {', '.join(missing)}; run the scenario first, without --remeasure-only",

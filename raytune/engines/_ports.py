@@ -39,9 +39,11 @@ def server_port_range(ephemeral: tuple[int, int] | None = None) -> range:
     return range(0)
 
 
-def _bind(port: int) -> int | None:
+def _bind(port: int, *, reuse_addr: bool = False) -> int | None:
     """The port bound on 127.0.0.1 (0: the kernel picks), or None where it is taken."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        if reuse_addr:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
@@ -69,10 +71,4 @@ def port_is_taken(port: int) -> bool:
     Binds as PostgreSQL and MariaDB do (``SO_REUSEADDR``), so connections of a stopped server that linger in
     TIME_WAIT do not count: only a listener or another process's bound socket does.
     """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-        return False
+    return _bind(port, reuse_addr=True) is None
