@@ -24,8 +24,15 @@ class ConfigRejectedError(EngineError):
 
     Attributes:
         log_tail: The last lines of the server log when the configuration failed.
+        crashed: Whether the server died or would not start under it (else it refused a value).
     """
 
-    def __init__(self, message: str, log_tail: str = "") -> None:
+    def __init__(self, message: str, log_tail: str = "", *, crashed: bool = False) -> None:
         super().__init__(message)
         self.log_tail = log_tail
+        self.crashed = crashed
+
+
+class InfraError(KnobrayError):
+    """knobray or the machine failed (a lost actor, a full disk, a server that will not start with its defaults):
+    not the configuration's fault, so it is retried and never scored as a bad configuration."""

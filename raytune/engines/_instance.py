@@ -423,13 +423,17 @@ class EngineInstance(abc.ABC):
             )
         except Exception as exc:  # refused by the server, or a driver error during reload or read-back
             log = self.log_tail()
+            crashed = not self.running
             reason = (
                 str(exc)
                 if isinstance(exc, EngineError | KnobError | OSError)
                 else f"{type(exc).__name__}: {exc}"
             )
             self._restore(previous)
-            raise ConfigRejectedError(f"{self.engine} rejected the configuration: {reason}", log) from exc
+            verb = "crashed under" if crashed else "rejected"
+            raise ConfigRejectedError(
+                f"{self.engine} {verb} the configuration: {reason}", log, crashed=crashed
+            ) from exc
         self._last_good = rendered
         return ApplyResult(applied, needs_restart, time.perf_counter() - t0 - restart_s, restart_s)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import subprocess
 import tempfile
-import time
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from raytune.errors import EngineError, KnobrayError
 from raytune.measurement._stats import percentile
@@ -25,6 +25,10 @@ logger = logging.getLogger(__name__)
 
 class ClientFailedError(KnobrayError):
     """The benchmark client exited with an error."""
+
+
+class ClientTimeoutError(ClientFailedError):
+    """The benchmark client ran past its deadline and was killed."""
 
 
 @dataclass(frozen=True)
@@ -44,30 +48,46 @@ class OltpResult:
 def _run_client(
     cmd: list[str], workload: OltpWorkload, timeout: float, on_sample: Callable[[ProgressSample], None] | None
 ) -> tuple[str, list[ProgressSample]]:
+    """Runs a client to its end, reading its output on a thread so that the deadline holds even when the client
+    prints nothing (a hung connection).
+
+    Raises:
+        ClientTimeoutError: The client ran past ``timeout`` seconds; it was killed.
+        ClientFailedError: It exited with an error.
+    """
     samples: list[ProgressSample] = []
     lines: list[str] = []
-    with normal_priority():
-        proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL
-        )
-    with proc:
-        deadline = time.monotonic() + timeout
-        assert proc.stdout is not None
-        for line in proc.stdout:
+
+    def read(stream: IO[str]) -> None:
+        for line in stream:
             lines.append(line)
             sample = workload.parse_progress(line)
             if sample is not None:
                 samples.append(sample)
                 if on_sample:
                     on_sample(sample)
-            if time.monotonic() > deadline:
-                proc.kill()
-                break
-        code = proc.wait()
+
+    with normal_priority():
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL
+        )
+    name = cmd[0].rsplit("/", 1)[-1]
+    with proc:
+        assert proc.stdout is not None
+        reader = threading.Thread(target=read, args=(proc.stdout,), daemon=True)
+        reader.start()
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            reader.join(timeout=5)
+            raise ClientTimeoutError(f"{name} ran past its {timeout:.0f}s limit and was killed") from None
+        reader.join(timeout=5)
     output = "".join(lines)
     if code != 0:
         tail = [ln for ln in output.strip().splitlines() if ln.strip()][-1:] or ["no output"]
-        raise ClientFailedError(f"{cmd[0].rsplit('/', 1)[-1]} exited with {code}: {tail[0].strip()}")
+        raise ClientFailedError(f"{name} exited with {code}: {tail[0].strip()}")
     return output, samples
 
 
@@ -105,6 +125,8 @@ def run_oltp(
                 duration_s + 120,
                 on_sample,
             )
+        except ClientTimeoutError:
+            raise
         except ClientFailedError:
             if not instance.running:
                 raise EngineError(f"{instance.engine} server died during the {workload.name} run") from None

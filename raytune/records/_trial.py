@@ -14,7 +14,16 @@ class TrialStatus(enum.StrEnum):
     """How a trial ended."""
 
     SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"  # the config was rejected, crashed the server, or made the workload fail
+    REJECTED = "REJECTED"  # the server refused the config, or a query or client failed under it
+    CRASHED = "CRASHED"  # the server died or did not start under the config
+    TIMED_OUT = "TIMED_OUT"  # the workload ran past its limit (a statement timeout, a client deadline)
+    INFRA_ERROR = "INFRA_ERROR"  # knobray or the machine failed: not the config's fault, never penalised
+    FAILED = "FAILED"  # records written before the four causes above were told apart
+
+    @property
+    def penalised(self) -> bool:
+        """Whether the config itself is to blame, so the optimizer sees a penalty."""
+        return self in (TrialStatus.REJECTED, TrialStatus.CRASHED, TrialStatus.TIMED_OUT, TrialStatus.FAILED)
 
 
 class Direction(enum.StrEnum):
@@ -32,9 +41,10 @@ class TrialRecord:
 
     Attributes:
         trial_id: Unique id.
-        status: SUCCEEDED or FAILED.
+        status: SUCCEEDED, REJECTED, CRASHED, TIMED_OUT or INFRA_ERROR.
         objective: The number optimised: total latency in seconds (OLAP) or throughput in tps (OLTP);
-            ``None`` when FAILED.
+            ``None`` unless SUCCEEDED, except TIMED_OUT OLAP runs, which keep their censored total (a lower
+            bound: each timed-out query counted at the timeout).
         objective_name: ``total_latency_s`` or ``throughput_tps``.
         direction: Whether lower (``min``) or higher (``max``) is better.
         engine: ``postgres`` or ``mariadb``.
@@ -47,11 +57,12 @@ class TrialRecord:
         summary: Headline numbers (total/mean/p95 latency or throughput and tails).
         metrics: Internal counter deltas over the measured run.
         plans: Query -> EXPLAIN (FORMAT JSON) plan.
-        hardware: Cores, RAM, disk type.
+        hardware: What knob bounds were relative to: the slot's cores, RAM and disk type.
+        slot: The slot the trial ran in: shape, CPU set, and how CPU and memory limits were enforced.
         timings: Seconds spent per phase (prepare, apply, restart, warmup, run, total).
         instance: Where it ran, in a search: Ray node id and instance index on that node.
-        error: One-line reason when FAILED.
-        log_tail: The server log's last lines when FAILED.
+        error: One-line reason unless SUCCEEDED.
+        log_tail: The server log's last lines unless SUCCEEDED.
         started_at: Unix time the trial started.
     """
 
@@ -71,16 +82,27 @@ class TrialRecord:
     metrics: dict[str, float] = field(default_factory=dict)
     plans: dict[str, Any] = field(default_factory=dict)
     hardware: dict[str, Any] = field(default_factory=dict)
+    slot: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     instance: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     log_tail: str | None = None
     started_at: float = field(default_factory=time.time)
 
-    def fail(self, error: str, log_tail: str | None = None) -> TrialRecord:
-        """Marks the trial FAILED with ``error`` (one line) and the server log tail."""
-        self.status = TrialStatus.FAILED
-        self.objective = None
+    def fail(
+        self,
+        error: str,
+        log_tail: str | None = None,
+        status: TrialStatus = TrialStatus.REJECTED,
+        *,
+        keep_objective: bool = False,
+    ) -> TrialRecord:
+        """Marks the trial ``status`` with ``error`` (one line) and the server log tail."""
+        if status is TrialStatus.SUCCEEDED:
+            raise ValueError("fail() needs a failure status")
+        self.status = status
+        if not keep_objective:
+            self.objective = None
         self.error = error.strip().splitlines()[0] if error.strip() else "unknown error"
         self.log_tail = log_tail
         return self

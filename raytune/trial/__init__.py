@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from raytune.home import ensure_home
+from raytune.records import OBJECTIVES
 from raytune.trial._args import (
     add_measure_arguments,
     add_workload_arguments,
@@ -12,10 +13,10 @@ from raytune.trial._args import (
 )
 from raytune.trial._golden import GoldenStore
 from raytune.trial._runner import (
-    OBJECTIVES,
     MeasureSettings,
     TrialRunner,
-    objective_name,
+    failure_status,
+    objective_for,
     validate_config,
 )
 
@@ -26,7 +27,8 @@ __all__ = [
     "settings_from_args",
     "workload_from_args",
     "OBJECTIVES",
-    "objective_name",
+    "objective_for",
+    "failure_status",
     "GoldenStore",
     "MeasureSettings",
     "TrialRunner",

@@ -69,14 +69,14 @@ def parse_config(text: str | None) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
-    from raytune.trial._runner import TrialRunner, objective_name, validate_config
+    from raytune.trial._runner import TrialRunner, objective_for, validate_config
 
     try:
         workload = workload_from_args(args)
         config = parse_config(args.config)
         validate_config(args.engine, config, allow_unsafe=args.allow_unsafe)
         settings = settings_from_args(args, plans=not args.no_plans)
-        objective_name(workload, settings.objective)
+        objective_for(workload, settings)
         with TrialRunner(
             args.engine, workload, bin_dir=args.bin_dir, settings=settings, allow_unsafe=args.allow_unsafe
         ) as runner:
@@ -89,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text + "\n")
-    if record.status is TrialStatus.FAILED:
-        print(f"trial FAILED: {record.error}", file=sys.stderr)
+    if record.status is not TrialStatus.SUCCEEDED:
+        print(f"trial {record.status.value}: {record.error}", file=sys.stderr)
         return EXIT_FAILED_TRIAL
     return 0
 

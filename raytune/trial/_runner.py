@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from raytune.engines import EngineInstance, create_instance
-from raytune.errors import ConfigRejectedError, EngineError, KnobrayError
+from raytune.errors import ConfigRejectedError, EngineError, InfraError, KnobrayError, WorkloadError
 from raytune.hardware import Hardware, detect_hardware
 from raytune.home import ensure_home
 from raytune.knobs import KnobSpace, load_catalog, save_catalog
 from raytune.measurement import (
     ClientFailedError,
+    ClientTimeoutError,
     QueryFailedError,
     collect_plans,
     delta,
@@ -24,7 +25,7 @@ from raytune.measurement import (
     run_oltp,
     snapshot,
 )
-from raytune.records import Direction, TrialRecord
+from raytune.records import Objective, TrialRecord, TrialStatus
 from raytune.trial._golden import GoldenStore
 from raytune.workloads import OlapWorkload, OltpWorkload, Workload
 
@@ -66,34 +67,41 @@ def validate_config(
     return load_catalog(engine).validate(config, allow_denied=allow_unsafe)
 
 
-OBJECTIVES = ("latency", "p95", "throughput")
-
-
-def objective_name(workload: Workload, objective: str = "") -> str:
-    """The record field a trial optimises for ``workload`` and ``objective`` (see ``MeasureSettings``).
+def objective_for(workload: Workload, settings: MeasureSettings | None = None) -> Objective:
+    """The objective trials of ``workload`` report under ``settings`` (see ``MeasureSettings.objective``).
 
     Raises:
         KnobrayError: An objective the workload cannot produce.
     """
-    olap = isinstance(workload, OlapWorkload)
-    choice = objective or ("latency" if olap else "throughput")
-    names = {
-        ("latency", True): "total_latency_s",
-        ("p95", True): "p95_latency_s",
-        ("p95", False): "p95_latency_ms",
-        ("throughput", False): "throughput_tps",
-    }
-    if (choice, olap) not in names:
-        kinds = "latency or p95" if olap else "throughput or p95"
-        raise KnobrayError(f"objective {choice!r} does not fit workload {workload.name}; use {kinds}")
-    return names[(choice, olap)]
+    s = settings or MeasureSettings()
+    try:
+        return Objective.for_workload(isinstance(workload, OlapWorkload), s.objective, timeout_s=s.timeout_s)
+    except KnobrayError as exc:
+        raise KnobrayError(f"{exc} (workload {workload.name})") from None
+
+
+def failure_status(exc: BaseException, server_running: bool) -> TrialStatus:
+    """The status a measurement failure stands for; a programming error is re-raised, never blamed on a config.
+
+    Raises:
+        BaseException: ``exc`` itself when it is not a failure a configuration or the machine can cause.
+    """
+    if isinstance(exc, ClientTimeoutError):
+        return TrialStatus.TIMED_OUT
+    if isinstance(exc, QueryFailedError | ClientFailedError | EngineError):
+        return TrialStatus.REJECTED if server_running else TrialStatus.CRASHED
+    if isinstance(exc, OSError | WorkloadError | InfraError):
+        return TrialStatus.INFRA_ERROR
+    raise exc
 
 
 class TrialRunner:
     """Runs trials of one workload on one instance that it owns (created under ``workdir``).
 
     Before each trial the instance is healthy and, for workloads that write, restored from the golden copy.
-    A configuration that breaks the server yields a FAILED record; the instance is repaired before returning.
+    A configuration that the server refuses, that crashes it or that runs past the limits yields a REJECTED,
+    CRASHED or TIMED_OUT record; a failure of the machine or of knobray an INFRA_ERROR one. The instance is
+    repaired before returning. Programming errors propagate.
     """
 
     def __init__(
@@ -106,9 +114,10 @@ class TrialRunner:
         settings: MeasureSettings | None = None,
         allow_unsafe: bool = False,
         hardware: Hardware | None = None,
+        slot: dict[str, Any] | None = None,
     ) -> None:
         workload.check(engine)
-        objective_name(workload, (settings or MeasureSettings()).objective)
+        self.objective = objective_for(workload, settings)
         home = ensure_home()
         self.engine = engine
         self.workload = workload
@@ -116,6 +125,7 @@ class TrialRunner:
         self.settings = settings or MeasureSettings()
         self.allow_unsafe = allow_unsafe
         self.hardware = hardware or detect_hardware()
+        self.slot = dict(slot or {})
         self.golden = GoldenStore(home / "golden")
         self._owns_workdir = workdir is None
         self.workdir = Path(workdir) if workdir else home / "instances" / uuid.uuid4().hex[:10]
@@ -173,35 +183,51 @@ class TrialRunner:
             workload=self.workload.describe(),
             config=dict(config),
             hardware=self.hardware.to_dict(),
+            slot=self.slot,
+            objective_name=self.objective.name,
+            direction=self.objective.direction,
         )
         if trial_id:
             record.trial_id = trial_id
-        record.objective_name = objective_name(self.workload, self.settings.objective)
-        record.direction = (
-            Direction.MAXIMIZE if record.objective_name == "throughput_tps" else Direction.MINIMIZE
-        )
         native = self._offline_catalog.validate(config, allow_denied=self.allow_unsafe)
 
         prepare_s = 0.0
-        if not self._pristine or self.workload.writes or not self.instance.running:
-            prepare_s = self.prepare()
-        else:
-            self.instance.ensure_healthy()
+        try:
+            if not self._pristine or self.workload.writes or not self.instance.running:
+                prepare_s = self.prepare()
+            else:
+                self.instance.ensure_healthy()
+        except (EngineError, WorkloadError, OSError) as exc:
+            # The defaults on golden data would not come up: the machine's or knobray's failure, not the config's.
+            record.timings["total_s"] = time.perf_counter() - t_start
+            return record.fail(f"infrastructure: {exc}", self.instance.log_tail(), TrialStatus.INFRA_ERROR)
         record.engine_version = self._version
         record.timings["prepare_s"] = prepare_s
         try:
             result = self.instance.apply(native)
         except ConfigRejectedError as exc:
             record.timings["total_s"] = time.perf_counter() - t_start
-            return record.fail(str(exc), exc.log_tail)
+            status = TrialStatus.CRASHED if exc.crashed else TrialStatus.REJECTED
+            return record.fail(str(exc), exc.log_tail, status)
         record.applied = result.applied
         record.timings.update(apply_s=result.apply_s, restart_s=result.restart_s)
         self._pristine = not self.workload.writes
         try:
             self._measure(record, on_progress)
-        except (EngineError, QueryFailedError, ClientFailedError) as exc:
-            record.fail(str(exc), self.instance.log_tail())
+        except Exception as exc:  # noqa: BLE001 - failure_status re-raises what is not a trial outcome
+            status = failure_status(exc, self.instance.running)
+            record.fail(str(exc) or type(exc).__name__, self.instance.log_tail(), status)
             self._repair()
+        else:
+            timed_out = record.summary.get("timed_out") or []
+            if timed_out:
+                limit = self.settings.timeout_s
+                record.fail(
+                    f"{len(timed_out)} queries ran past the {limit:g}s statement timeout: {', '.join(timed_out)}",
+                    None,
+                    TrialStatus.TIMED_OUT,
+                    keep_objective=True,
+                )
         record.timings["total_s"] = time.perf_counter() - t_start
         return record
 
@@ -215,7 +241,7 @@ class TrialRunner:
             olap = run_olap(
                 self.instance, db, queries, repeats=s.repeats, timeout_s=s.timeout_s, on_query=on_progress
             )
-            record.objective = olap.p95_s if record.objective_name == "p95_latency_s" else olap.total_s
+            record.objective = olap.p95_s if self.objective.name == "p95_latency_s" else olap.total_s
             record.per_query = olap.per_query()
             record.summary = {
                 "total_latency_s": olap.total_s,
@@ -235,7 +261,7 @@ class TrialRunner:
                 on_sample=(lambda x: on_progress(f"{x.tps:.0f} tps")) if on_progress else None,
             )
             record.objective = (
-                oltp.p95_ms if record.objective_name == "p95_latency_ms" else oltp.throughput_tps
+                oltp.p95_ms if self.objective.name == "p95_latency_ms" else oltp.throughput_tps
             )
             steady = oltp.steady
             record.oltp = {
