@@ -5,4 +5,12 @@ from __future__ import annotations
 from raytune.records._objective import OBJECTIVES, Objective, PenaltyState
 from raytune.records._trial import Direction, TrialRecord, TrialStatus, new_trial_id
 
-__all__ = ["OBJECTIVES", "Direction", "Objective", "PenaltyState", "TrialRecord", "TrialStatus", "new_trial_id"]
+__all__ = [
+    "OBJECTIVES",
+    "Direction",
+    "Objective",
+    "PenaltyState",
+    "TrialRecord",
+    "TrialStatus",
+    "new_trial_id",
+]

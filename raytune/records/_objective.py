@@ -48,7 +48,9 @@ class Objective:
             raise KnobrayError(f"unknown objective {choice!r}; use one of: {', '.join(OBJECTIVES)}")
         if (choice, olap) not in _NAMES:
             kinds = "latency or p95" if olap else "throughput or p95"
-            raise KnobrayError(f"objective {choice!r} does not fit this {'OLAP' if olap else 'OLTP'} workload; use {kinds}")
+            raise KnobrayError(
+                f"objective {choice!r} does not fit this {'OLAP' if olap else 'OLTP'} workload; use {kinds}"
+            )
         name = _NAMES[(choice, olap)]
         direction = Direction.MAXIMIZE if name == "throughput_tps" else Direction.MINIMIZE
         fallback = timeout_s * 100 if direction is Direction.MINIMIZE else 0.0

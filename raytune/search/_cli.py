@@ -33,6 +33,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--configs", type=Path, help="optimizer configs: JSON file with a list of configurations")
     p.add_argument("--trials", type=int, default=20, help="trials in all, baselines included (default 20)")
     p.add_argument("--instances", type=int, default=2, help="database instances on this machine (default 2)")
+    p.add_argument(
+        "--slot-cpus",
+        type=int,
+        help="CPUs of each instance's slot (default: the node's CPUs divided evenly among its instances)",
+    )
+    p.add_argument(
+        "--slot-memory",
+        help="memory of each instance's slot, e.g. 8GB (default: the node's RAM divided evenly)",
+    )
+    p.add_argument(
+        "--confirm",
+        type=int,
+        default=3,
+        help="re-measure this many top configs against the default after the search (default 3; 0: off)",
+    )
+    p.add_argument("--confirm-rounds", type=int, default=3, help="confirmation rounds per config (default 3)")
     p.add_argument("--time-budget", type=float, help="stop starting trials after this many seconds")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--results", type=Path, help="results directory (default results/search-<time>)")
@@ -67,7 +83,8 @@ def _check_inputs(args: argparse.Namespace) -> Any:
     """Validates everything that can be checked without Ray or a server; returns the SearchSpec."""
     from raytune.knobs import load_knob_file
     from raytune.optimizers import OPTIMIZERS
-    from raytune.trial import OBJECTIVES, objective_name, settings_from_args, workload_from_args
+    from raytune.slots import parse_memory
+    from raytune.trial import OBJECTIVES, objective_for, settings_from_args, workload_from_args
     from raytune.tune import SearchSpec, WorkloadSpec
 
     if args.optimizer not in OPTIMIZERS:
@@ -78,6 +95,8 @@ def _check_inputs(args: argparse.Namespace) -> Any:
         raise KnobrayError("optimizer configs needs --configs FILE with a JSON list of configurations")
     if args.trials < 1 or args.instances < 1:
         raise KnobrayError("--trials and --instances must be at least 1")
+    if args.confirm < 0 or args.confirm_rounds < 1:
+        raise KnobrayError("--confirm must be 0 or more and --confirm-rounds at least 1")
     if args.resume and args.results is None:
         raise KnobrayError("--resume needs --results DIR of the search to continue")
     if args.resume and not (args.results / "ray").exists():
@@ -87,8 +106,8 @@ def _check_inputs(args: argparse.Namespace) -> Any:
     if args.knobs is not None:
         load_knob_file(args.knobs)
     workload = workload_from_args(args)
-    objective_name(workload, args.objective)
     settings = settings_from_args(args)
+    objective_for(workload, settings)
     results = args.results or Path("results") / time.strftime("search-%Y%m%d-%H%M%S")
     spec = SearchSpec(
         results_dir=results,
@@ -108,10 +127,15 @@ def _check_inputs(args: argparse.Namespace) -> Any:
         dashboard=args.dashboard,
         bin_dir=args.bin_dir,
         allow_unsafe=args.allow_unsafe,
+        slot_cpus=args.slot_cpus,
+        slot_memory_bytes=parse_memory(args.slot_memory) if args.slot_memory else None,
+        confirm=args.confirm,
+        confirm_rounds=args.confirm_rounds,
     )
     from raytune.tune import check_results_dir, knob_space_for
 
-    knob_space_for(spec)  # a bad knob file fails here, before Ray starts
+    if not spec.address:
+        knob_space_for(spec)  # a bad knob file or slot shape fails here, before Ray starts
     check_results_dir(results, resume=args.resume)  # here before Ray starts; run_search checks it again
     return spec
 
@@ -121,30 +145,41 @@ def _abs(path: Path | None) -> str | None:
 
 
 class _Progress:
-    """A progress bar over trials with the best result so far."""
+    """A progress bar over trials with the best result so far; confirmation runs show their count."""
 
-    def __init__(self, total: int, mode: str) -> None:
+    def __init__(self, total: int, objective: Any) -> None:
         from tqdm import tqdm
 
         self.bar = tqdm(total=total, unit="trial", file=sys.stderr, dynamic_ncols=True, desc="search")
-        self.mode = mode
+        self.objective = objective
         self.best: float | None = None
         self.failed = 0
+        self.confirmed = 0
 
     def __call__(self, row: dict[str, Any]) -> None:
         value = row.get("objective")
-        if row.get("status") != "SUCCEEDED":
+        if row.get("confirms"):
+            self.confirmed += 1
+            self.bar.set_description_str("confirm")
+        elif row.get("status") != "SUCCEEDED":
             self.failed += 1
-        elif value is not None and (
-            self.best is None or (value < self.best if self.mode == "min" else value > self.best)
-        ):
+        elif value is not None and (self.best is None or self.objective.better(value, self.best)):
             self.best = value
         best = "-" if self.best is None else f"{self.best:.4g}"
-        self.bar.set_postfix_str(f"best {best}, failed {self.failed}")
+        confirm = f", confirmation runs {self.confirmed}" if self.confirmed else ""
+        self.bar.set_postfix_str(f"best {best}, failed {self.failed}{confirm}")
         self.bar.update(1)
 
     def close(self) -> None:
         self.bar.close()
+
+
+def _confirm_runs(spec: Any) -> int:
+    """How many confirmation runs the search will add: default, rules and ``confirm`` configs per round."""
+    if spec.confirm <= 0:
+        return 0
+    baselines = 2 if spec.baselines and spec.optimizer != "configs" else 1
+    return (baselines + spec.confirm) * spec.confirm_rounds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,10 +192,11 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     try:
         spec = _check_inputs(args)
-        from raytune.tune import check_slots, connect_ray
+        from raytune.tune import check_slots, connect_ray, slot_shape_for
 
         connect_ray(spec)
         check_slots(spec.engine)
+        shape = slot_shape_for(spec)
     except KnobrayError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -171,12 +207,14 @@ def main(argv: list[str] | None = None) -> int:
 
     results = spec.results_dir.resolve()
     done = len(TrialStore(results)) if args.resume else 0
+    confirm_runs = _confirm_runs(spec)
     print(
         f"knobray search: {spec.engine} / {args.workload} sf {args.sf:g} / {spec.optimizer} / "
-        f"{spec.trials} trials on {spec.instances} instances -> {results}",
+        f"{spec.trials} trials on {spec.instances} slots of {shape.describe()}"
+        f"{f' + {confirm_runs} confirmation runs' if confirm_runs else ''} -> {results}",
         file=sys.stderr,
     )
-    progress = _Progress(spec.trials, spec.mode)
+    progress = _Progress(spec.trials + confirm_runs, spec.objective)
     progress.bar.update(done)
     t0 = time.perf_counter()
     try:
@@ -194,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     progress.close()
     rows = TrialStore(results).rows() if store is None else store.rows()
-    summary = summarize(rows)
+    summary = summarize(rows, spec.objective)
     lines = format_summary(summary)
     best = write_best(results, summary, spec.engine)
     plot = plot_convergence(
@@ -204,12 +242,17 @@ def main(argv: list[str] | None = None) -> int:
         f"{spec.engine} {args.workload} sf {args.sf:g}, {spec.optimizer}",
     )
     print("\n".join(lines))
-    if best is not None and summary.best_row is not None:
+    if best is not None and summary.crowned_config is not None:
         from raytune.knobs import load_catalog
 
         catalog = load_catalog(spec.engine)
-        native = catalog.validate(summary.best_row["config"], allow_denied=True)
-        print("best configuration:" if native else "best configuration: the server defaults")
+        native = catalog.validate(summary.crowned_config, allow_denied=True)
+        title = (
+            "best configuration"
+            if summary.significant is not False
+            else "best configuration (not significant)"
+        )
+        print(f"{title}:" if native else f"{title}: the server defaults")
         for name, value in native.items():
             print(f"  {name} = {catalog[name].format(value)}")
         print(f"ready to apply: {best[1]} (config file), {best[0]} (with SQL statements)")

@@ -9,10 +9,12 @@ column          type    meaning
 =============== ======= ================================================================================
 trial_id        string  unique trial id (Ray Tune's id inside a search)
 search_id       string  the search (results directory) the trial belongs to
-status          string  SUCCEEDED or FAILED
-objective       double  total latency in s (OLAP) or throughput in tps (OLTP); null when FAILED
-score           double  what the optimizer saw: the objective, or the penalty for a FAILED trial
-objective_name  string  ``total_latency_s`` or ``throughput_tps``
+status          string  SUCCEEDED, REJECTED, CRASHED, TIMED_OUT or INFRA_ERROR (FAILED in older records)
+objective       double  total latency in s (OLAP) or throughput in tps (OLTP); null unless SUCCEEDED, but a
+                        TIMED_OUT OLAP run keeps its censored total
+score           double  what the optimizer saw: the objective, or the penalty (REJECTED, CRASHED, TIMED_OUT);
+                        null for INFRA_ERROR, which is never shown to the optimizer
+objective_name  string  ``total_latency_s``, ``p95_latency_s``, ``p95_latency_ms`` or ``throughput_tps``
 direction       string  ``min`` or ``max``
 optimizer       string  hebo, smac, tpe, random or configs
 baseline        string  ``default`` or ``rules`` for the baseline trials, else null
@@ -21,7 +23,10 @@ engine_version  string  server version
 workload        string  JSON: name, kind, data key, query file
 config          string  JSON: the configuration as requested (knob -> value)
 applied         string  JSON: values read back from the server (native units)
-hardware        string  JSON: cores, ram_bytes, ssd
+hardware        string  JSON: cores, ram_bytes, ssd of the slot (what knob bounds were relative to)
+slot            string  JSON: slot index, cpus, memory_bytes, cpu_set, and how CPU and memory were enforced
+confirms        string  confirmation trials: ``default``, ``rules`` or the trial id whose config it re-measures
+round           int64   confirmation trials: the round (0, 1, ...); null otherwise
 per_query       string  JSON: query -> latency_s, samples_s, timed_out (OLAP)
 oltp            string  JSON: throughput, p95/p99, per-second samples, steady state (OLTP)
 summary         string  JSON: headline numbers
@@ -29,7 +34,7 @@ metrics         string  JSON: internal counter deltas
 plans_ref       string  path of the plans file, relative to the results directory, or null
 timings         string  JSON: seconds per phase
 instance        string  JSON: Ray node id and instance index the trial ran on
-error           string  one-line reason when FAILED
+error           string  one-line reason unless SUCCEEDED
 started_at      double  Unix time the trial started
 =============== ======= ================================================================================
 """
@@ -63,6 +68,9 @@ SCHEMA = pa.schema(
         ("config", pa.string()),
         ("applied", pa.string()),
         ("hardware", pa.string()),
+        ("slot", pa.string()),
+        ("confirms", pa.string()),
+        ("round", pa.int64()),
         ("per_query", pa.string()),
         ("oltp", pa.string()),
         ("summary", pa.string()),
@@ -79,6 +87,7 @@ _JSON_FIELDS = (
     "config",
     "applied",
     "hardware",
+    "slot",
     "per_query",
     "oltp",
     "summary",
@@ -98,7 +107,14 @@ class TrialStore:
         self.search_id = search_id or self.results_dir.name
 
     def append(
-        self, record: TrialRecord, *, score: float | None, optimizer: str, baseline: str | None = None
+        self,
+        record: TrialRecord,
+        *,
+        score: float | None,
+        optimizer: str,
+        baseline: str | None = None,
+        confirms: str | None = None,
+        round_: int | None = None,
     ) -> Path:
         """Writes (or replaces) the row of ``record``; returns the file written."""
         self.dataset_dir.mkdir(parents=True, exist_ok=True)
@@ -118,6 +134,8 @@ class TrialStore:
             "direction": record.direction.value,
             "optimizer": optimizer,
             "baseline": baseline,
+            "confirms": confirms,
+            "round": round_,
             "engine": record.engine,
             "engine_version": record.engine_version,
             "plans_ref": plans_ref,
@@ -140,7 +158,7 @@ class TrialStore:
         files = sorted(self.dataset_dir.glob("trial-*.parquet"))
         if not files:
             return []
-        table = pa.concat_tables([pq.read_table(f, schema=SCHEMA) for f in files])
+        table = pa.concat_tables([_read(f) for f in files])
         rows = table.to_pylist()
         for row in rows:
             for name in _JSON_FIELDS:
@@ -149,6 +167,15 @@ class TrialStore:
 
     def __len__(self) -> int:
         return len(list(self.dataset_dir.glob("trial-*.parquet"))) if self.dataset_dir.exists() else 0
+
+
+def _read(path: Path) -> pa.Table:
+    """One trial file in the current schema; columns added since it was written read as null."""
+    table = pq.read_table(path)
+    for name in SCHEMA.names:
+        if name not in table.column_names:
+            table = table.append_column(name, pa.nulls(len(table), SCHEMA.field(name).type))
+    return table.select(SCHEMA.names).cast(SCHEMA)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

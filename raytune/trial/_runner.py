@@ -260,9 +260,7 @@ class TrialRunner:
                 clients=s.clients,
                 on_sample=(lambda x: on_progress(f"{x.tps:.0f} tps")) if on_progress else None,
             )
-            record.objective = (
-                oltp.p95_ms if self.objective.name == "p95_latency_ms" else oltp.throughput_tps
-            )
+            record.objective = oltp.p95_ms if self.objective.name == "p95_latency_ms" else oltp.throughput_tps
             steady = oltp.steady
             record.oltp = {
                 "throughput_tps": oltp.throughput_tps,

@@ -6,7 +6,14 @@ This is the only package that imports Ray Tune.
 from __future__ import annotations
 
 from raytune.tune._pool import DB_SLOT, InstancePool, InstanceSpec, WorkloadSpec, check_slots, pool_name
-from raytune.tune._run import SearchSpec, check_results_dir, connect_ray, knob_space_for, run_search
+from raytune.tune._run import (
+    SearchSpec,
+    check_results_dir,
+    connect_ray,
+    knob_space_for,
+    run_search,
+    slot_shape_for,
+)
 
 __all__ = [
     "DB_SLOT",
@@ -20,4 +27,5 @@ __all__ = [
     "knob_space_for",
     "pool_name",
     "run_search",
+    "slot_shape_for",
 ]

@@ -11,7 +11,7 @@ from typing import Any
 import ray
 from ray.tune import Callback
 
-from raytune.records import TrialRecord
+from raytune.records import TrialRecord, TrialStatus
 from raytune.storage import TrialStore
 from raytune.tune._pool import POOL_NAMESPACE
 
@@ -46,7 +46,12 @@ class RecordWriter(Callback):
             return
         record = TrialRecord.from_dict(json.loads(result["record"]))
         TrialStore(self.results_dir).append(
-            record, score=result.get("score"), optimizer=self.optimizer, baseline=result.get("baseline")
+            record,
+            score=result.get("score"),
+            optimizer=self.optimizer,
+            baseline=result.get("baseline"),
+            confirms=result.get("confirms"),
+            round_=result.get("round"),
         )
         if self.on_record:
             self.on_record(
@@ -71,15 +76,16 @@ class RecordWriter(Callback):
             text = ""
         text = text or "the trial raised an error in Ray"
         error = ([ln.strip() for ln in text.splitlines() if ln.strip()] or ["unknown error"])[-1]
+        # Never a config's fault: an infrastructure failure that persisted, or a bug (the search stops on it).
         record = TrialRecord(trial_id=trial.trial_id, engine=self.engine).fail(
-            f"trial errored in Ray: {error}"
+            f"trial errored in Ray: {error}", status=TrialStatus.INFRA_ERROR
         )
         TrialStore(self.results_dir).append(record, score=None, optimizer=self.optimizer)
         if self.on_record:
             self.on_record(
                 {
                     "trial_id": record.trial_id,
-                    "status": "FAILED",
+                    "status": TrialStatus.INFRA_ERROR.value,
                     "objective": None,
                     "score": None,
                     "baseline": None,

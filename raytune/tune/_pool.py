@@ -4,13 +4,18 @@ Admission is by the custom resource ``db_slot`` (one per instance): a trial asks
 more trials on a node than it has instances. Identity is by the named ``InstancePool`` actor: ``acquire`` hands
 the trial an instance on its own node (idempotent for a retried trial id), ``release`` returns it, and a lease
 older than the TTL is reclaimed (a trial killed without reaching ``release``).
+
+Instance ``i`` of a node lives in slot ``i`` there: its actor confines itself (and so the server and clients it
+starts) to that slot's CPUs and memory before it creates anything. Every search has a pool of its own, named
+after the search and a random suffix, so two searches on one Ray never share or stop each other's instances.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +23,9 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from raytune.errors import EngineError
+from raytune.hardware import Hardware
+from raytune.records import Objective, PenaltyState
+from raytune.slots import SlotShape
 
 logger = logging.getLogger(__name__)
 
@@ -38,20 +46,29 @@ class WorkloadSpec:
 
 @dataclass(frozen=True)
 class InstanceSpec:
+    """What every instance of a search is: engine, workload, measurement, and the shape of its slot."""
+
     engine: str
     workload: WorkloadSpec
     settings: Any  # raytune.trial.MeasureSettings
+    slot_shape: SlotShape
+    search_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     bin_dir: str | None = None
     allow_unsafe: bool = False
 
 
 @ray.remote(num_cpus=0, max_restarts=-1)
 class InstanceActor:
-    """Owns one database instance (a ``TrialRunner``) on its node; runs trials on it one at a time."""
+    """Owns one database instance (a ``TrialRunner``) in slot ``index`` of its node; runs trials one at a time."""
 
     def __init__(self, spec: InstanceSpec, index: int) -> None:
+        from raytune.slots import confine_process, slot_on_this_node, sweep_empty_groups
         from raytune.trial import TrialRunner, ensure_home
         from raytune.workloads import make_workload
+
+        sweep_empty_groups()  # groups of owners that died
+        slot = slot_on_this_node(index, spec.slot_shape)
+        self.confinement = confine_process(slot, f"{spec.search_id}-slot{index}")
 
         w = spec.workload
         workload = make_workload(
@@ -69,25 +86,46 @@ class InstanceActor:
             settings=spec.settings,
             bin_dir=Path(spec.bin_dir) if spec.bin_dir else None,
             allow_unsafe=spec.allow_unsafe,
+            hardware=spec.slot_shape.hardware(),
+            slot={
+                **slot.to_dict(),
+                "shape": spec.slot_shape.describe(),
+                "enforced": self.confinement.to_dict(),
+            },
         )
 
     def run(self, config: dict[str, Any], trial_id: str) -> dict[str, Any]:
         return self.runner.run(config, trial_id=trial_id).to_dict()
 
+    def server_pid(self) -> int | None:
+        """The running server's process id (its children are its backends), or None."""
+        process = self.runner.instance._process  # noqa: SLF001 - read-only, for checks of the slot
+        return process.pid if process is not None and process.alive() else None
+
     def close(self) -> None:
+        from raytune.slots import release_groups
+
         self.runner.close()
+        release_groups(self.confinement)
 
 
 @ray.remote(num_cpus=0)
 class InstancePool:
     """Hands out instances to trials: per node, as many as that node has ``db_slot`` resources."""
 
-    def __init__(self, spec: InstanceSpec, lease_ttl_s: float = 3600.0) -> None:
+    def __init__(
+        self,
+        spec: InstanceSpec,
+        objective: Objective,
+        worst_success: float | None = None,
+        lease_ttl_s: float = 3600.0,
+    ) -> None:
         self.spec = spec
         self.lease_ttl_s = lease_ttl_s
         self.instances: dict[str, list[Any]] = {}  # node id -> actor handles
         self.leases: dict[str, tuple[str, int, float]] = {}  # trial id -> (node, index, since)
-        self.worst: float | None = None  # worst successful objective seen, for the failure penalty
+        # Penalties are relative to the worst success; a resumed search passes the one its records hold.
+        self.penalty = PenaltyState(objective, worst_success)
 
     def _capacity(self, node_id: str) -> int:
         for node in ray.nodes():
@@ -102,8 +140,12 @@ class InstancePool:
                 logger.warning("lease of trial %s expired; reclaiming its instance", trial_id)
                 del self.leases[trial_id]
 
-    def acquire(self, trial_id: str, node_id: str) -> tuple[int, Any] | None:
-        """An instance on ``node_id`` for ``trial_id`` (the same one again for a retried id), or None if busy."""
+    def acquire(self, trial_id: str, node_id: str, avoid: int | None = None) -> tuple[int, Any] | None:
+        """An instance on ``node_id`` for ``trial_id`` (the same one again for a retried id), or None if busy.
+
+        ``avoid`` names an instance that just failed the trial: any other free one (or a new one, while the
+        node has slots left) is preferred to it.
+        """
         if trial_id in self.leases:
             node, index, _ = self.leases[trial_id]
             self.leases[trial_id] = (node, index, time.monotonic())
@@ -112,6 +154,8 @@ class InstancePool:
         actors = self.instances.setdefault(node_id, [])
         busy = {index for node, index, _ in self.leases.values() if node == node_id}
         free = [i for i in range(len(actors)) if i not in busy]
+        if avoid in free and (len(free) > 1 or len(actors) < self._capacity(node_id)):
+            free.remove(avoid)
         if not free:
             if len(actors) >= self._capacity(node_id):
                 return None
@@ -125,16 +169,16 @@ class InstancePool:
         """Returns the trial's instance to the pool; False if it held none."""
         return self.leases.pop(trial_id, None) is not None
 
-    def score(self, objective: float | None, direction: str, penalty_factor: float, fallback: float) -> float:
-        """The number the optimizer sees: the objective, or for a failed trial a penalty of ``penalty_factor``
-        times the worst result seen (divided, when maximising); ``fallback`` before any success."""
-        if objective is not None:
-            worse = max if direction == "min" else min
-            self.worst = objective if self.worst is None else worse(self.worst, objective)
-            return objective
-        if self.worst is None:
-            return fallback
-        return self.worst * penalty_factor if direction == "min" else self.worst / penalty_factor
+    def score(self, value: float | None, penalised: bool, censored: float | None = None) -> float:
+        """The number the optimizer sees: the value, or for a penalised trial the objective's penalty."""
+        return self.penalty.score(value, penalised, censored)
+
+    def worst_success(self) -> float | None:
+        return self.penalty.worst_success
+
+    def instance_handles(self) -> dict[str, list[Any]]:
+        """Node id -> the instance actors there, by slot index."""
+        return {node: list(actors) for node, actors in self.instances.items()}
 
     def close(self) -> None:
         for actors in self.instances.values():
@@ -147,7 +191,32 @@ class InstancePool:
 
 
 def pool_name(search_id: str) -> str:
+    """The named pool actor of one search run (unique: ``search_id`` carries a random suffix)."""
     return f"knobray-pool-{search_id}"
+
+
+@ray.remote(num_cpus=0)
+def _node_hardware() -> dict[str, Any]:
+    from raytune.hardware import detect_hardware
+
+    return detect_hardware().to_dict()
+
+
+def probe_db_node() -> tuple[Hardware, int]:
+    """The hardware and ``db_slot`` count of a node that hosts instances (the smallest, if they differ).
+
+    Raises:
+        EngineError: No node has ``db_slot`` resources.
+    """
+    nodes = [n for n in ray.nodes() if n["Alive"] and n["Resources"].get(DB_SLOT, 0) > 0]
+    if not nodes:
+        check_slots("database")
+    found: list[tuple[Hardware, int]] = []
+    for node in nodes:
+        strategy = NodeAffinitySchedulingStrategy(node_id=node["NodeID"], soft=False)
+        hw = Hardware(**ray.get(_node_hardware.options(scheduling_strategy=strategy).remote(), timeout=120))
+        found.append((hw, int(node["Resources"][DB_SLOT])))
+    return min(found, key=lambda f: (f[0].cores // f[1], f[0].ram_bytes // f[1]))
 
 
 def check_slots(engine: str, needed: int = 1) -> int:

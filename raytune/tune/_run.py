@@ -1,4 +1,5 @@
-"""A whole search on Ray Tune: baselines first, then the optimizer, every trial on a leased instance."""
+"""A whole search on Ray Tune: baselines first, then the optimizer, then the confirmation of the best configs,
+every trial on an instance leased from the search's own pool of slots."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 import os
 import socket
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,10 +16,13 @@ from typing import Any
 import ray
 from ray import tune
 
+from raytune.confirmation import RULES, pick_candidates, schedule, search_rows
 from raytune.errors import KnobrayError
 from raytune.hardware import Hardware, detect_hardware
 from raytune.knobs import KnobSpace, load_catalog, tunable_space
 from raytune.optimizers import OPTIMIZERS, encode, param_specs, rule_config
+from raytune.records import Objective
+from raytune.slots import SlotShape, resolve_shape
 from raytune.storage import TrialStore
 from raytune.trial import MeasureSettings
 from raytune.tune._callbacks import RecordWriter
@@ -28,6 +33,7 @@ from raytune.tune._pool import (
     WorkloadSpec,
     check_slots,
     pool_name,
+    probe_db_node,
 )
 from raytune.tune._searchers import configs_space, make_search_alg, param_space
 from raytune.tune._trainable import CONFIG_KEY, make_trainable
@@ -39,7 +45,12 @@ BASELINES = ("default", "rules")
 
 @dataclass(frozen=True)
 class SearchSpec:
-    """Everything a search needs; ``trials`` counts every trial, the baselines included."""
+    """Everything a search needs; ``trials`` counts every trial, the baselines included (not the confirmation).
+
+    ``slot_cpus`` / ``slot_memory_bytes`` fix the shape of every instance's slot (default: a node's CPUs and
+    RAM divided evenly among its instances); ``confirm`` top configs are re-measured ``confirm_rounds`` times
+    with the default and the rules after the optimizer's budget (0: no confirmation).
+    """
 
     results_dir: Path
     engine: str = "postgres"
@@ -60,16 +71,43 @@ class SearchSpec:
     allow_unsafe: bool = False
     penalty_factor: float = 2.0
     hardware: Hardware = field(default_factory=detect_hardware)
+    slot_cpus: int | None = None
+    slot_memory_bytes: int | None = None
+    confirm: int = 3
+    confirm_rounds: int = 3
+
+    @property
+    def objective(self) -> Objective:
+        return Objective.for_workload(
+            self.workload_kind == "olap",
+            self.settings.objective,
+            timeout_s=self.settings.timeout_s,
+            penalty_factor=self.penalty_factor,
+        )
 
     @property
     def mode(self) -> str:
-        objective = self.settings.objective or ("latency" if self.workload_kind == "olap" else "throughput")
-        return "max" if objective == "throughput" else "min"
+        return self.objective.mode
 
 
-def knob_space_for(spec: SearchSpec) -> KnobSpace:
+def slot_shape_for(spec: SearchSpec) -> SlotShape:
+    """The shape of every slot of the search: this machine's (local Ray) or a database node's (a cluster).
+
+    Raises:
+        KnobrayError: The slots do not fit on the node.
+    """
+    if spec.address:
+        node, slots = probe_db_node()
+    else:
+        node, slots = spec.hardware, spec.instances
+    return resolve_shape(node, slots, cpus=spec.slot_cpus, memory_bytes=spec.slot_memory_bytes)
+
+
+def knob_space_for(spec: SearchSpec, shape: SlotShape | None = None) -> KnobSpace:
+    """The search's knob space, with bounds relative to the slot's shape."""
+    hw = (shape or slot_shape_for(spec)).hardware()
     return tunable_space(
-        spec.engine, load_catalog(spec.engine), spec.hardware, spec.knobs_file, allow_denied=spec.allow_unsafe
+        spec.engine, load_catalog(spec.engine), hw, spec.knobs_file, allow_denied=spec.allow_unsafe
     )
 
 
@@ -119,13 +157,9 @@ def _check_reachable(address: str) -> None:
         ) from None
 
 
-def _baseline_configs(spec: SearchSpec) -> list[tuple[str | None, dict[str, Any]]]:
-    return [("default", {}), ("rules", rule_config(spec.engine, spec.hardware, spec.workload_kind))]
-
-
-def _fallback_score(spec: SearchSpec) -> float:
-    # Before any success, a failed OLAP trial counts as every query timing out 100 times over; OLTP as 0 tps.
-    return spec.settings.timeout_s * 100 if spec.mode == "min" else 0.0
+def _baseline_configs(spec: SearchSpec, shape: SlotShape) -> list[dict[str, Any]]:
+    rules = rule_config(spec.engine, shape.hardware(), spec.workload_kind)
+    return [{"label": "default", "config": {}}, {"label": RULES, "config": rules}]
 
 
 def check_results_dir(results_dir: Path, *, resume: bool) -> None:
@@ -148,10 +182,11 @@ def run_search(
     resume: bool = False,
     on_record: Callable[[dict[str, Any]], None] | None = None,
 ) -> TrialStore:
-    """Runs the search and returns its store of trial records.
+    """Runs the search (baselines, optimizer, confirmation) and returns its store of trial records.
 
     Raises:
-        KnobrayError: Bad input (unknown optimizer, knob file, ...), an unreachable cluster, no db_slot resources.
+        KnobrayError: Bad input (unknown optimizer, knob file, slot shape, ...), an unreachable cluster, no
+            db_slot resources.
     """
     if spec.optimizer not in OPTIMIZERS:
         raise KnobrayError(f"unknown optimizer {spec.optimizer!r}; use one of: {', '.join(OPTIMIZERS)}")
@@ -160,97 +195,57 @@ def run_search(
     catalog = load_catalog(spec.engine)
     for config in spec.configs:
         catalog.validate(config, allow_denied=spec.allow_unsafe)
-    space = knob_space_for(spec)
+    objective = spec.objective
     results = spec.results_dir.resolve()
     check_results_dir(results, resume=resume)
+    connect_ray(spec)
+    shape = slot_shape_for(spec)
+    space = knob_space_for(spec, shape)
     results.mkdir(parents=True, exist_ok=True)
     store = TrialStore(results)
-    connect_ray(spec)
     # On a cluster the db_slots decide how many trials can run at once; locally that is --instances.
     concurrency = check_slots(spec.engine) if spec.address else spec.instances
 
-    name = pool_name(results.name)
+    search_id = f"{results.name}-{uuid.uuid4().hex[:6]}"
+    name = pool_name(search_id)
     instance_spec = InstanceSpec(
         spec.engine,
         spec.workload,
         spec.settings,
+        shape,
+        search_id,
         str(spec.bin_dir) if spec.bin_dir else None,
         spec.allow_unsafe,
     )
-    pool = InstancePool.options(name=name, get_if_exists=True).remote(instance_spec)
-    trainable = tune.with_resources(
-        make_trainable(name, space, spec.mode, spec.penalty_factor, _fallback_score(spec)),
-        {"cpu": 0, "db_slot": 1},
-    )
+    # A resumed search scores failures against the worst success its records already hold.
+    worst = objective.worst(r["objective"] for r in search_rows(store.rows()) if r["status"] == "SUCCEEDED")
+    pool = InstancePool.options(name=name).remote(instance_spec, objective, worst)
+    trainable = tune.with_resources(make_trainable(name, space), {"cpu": 0, "db_slot": 1})
+
+    def fit(run_name: str, space_: dict[str, Any], alg: Any, n: int, limit: int, optimizer: str) -> None:
+        _fit(
+            spec,
+            results,
+            run_name,
+            trainable,
+            space_,
+            alg,
+            n,
+            limit,
+            name,
+            optimizer,
+            on_record,
+            resume=resume,
+        )
+
     try:
-        done_baselines = {r["baseline"]: r for r in store.rows() if r["baseline"] in BASELINES}
-        n_baselines = 0
-        if spec.baselines and spec.optimizer != "configs":
-            todo = [(label, cfg) for label, cfg in _baseline_configs(spec) if label not in done_baselines]
-            n_baselines = len(BASELINES)
-            if todo:
-                _fit(
-                    spec,
-                    results,
-                    f"baselines-{int(time.time())}",
-                    trainable,
-                    configs_space(todo),
-                    None,
-                    1,
-                    concurrency,
-                    name,
-                    "configs",
-                    on_record,
-                    resume=False,
-                )
-            done_baselines = {r["baseline"]: r for r in store.rows() if r["baseline"] in BASELINES}
-        specs = param_specs(space)
-        if spec.optimizer == "configs":
-            labelled = [(None, c) for c in spec.configs]
-            _fit(
-                spec,
-                results,
-                "search",
-                trainable,
-                configs_space(labelled),
-                None,
-                1,
-                concurrency,
-                name,
-                "configs",
-                on_record,
-                resume=resume,
-            )
-        else:
-            known = [r for r in done_baselines.values() if r["score"] is not None]
-            points = [encode(space, catalog.validate(r["config"], allow_denied=True)) for r in known]
-            scores = [r["score"] for r in known]
-            search_alg = make_search_alg(
-                spec.optimizer,
-                specs,
-                mode=spec.mode,
-                seed=spec.seed,
-                max_concurrent=concurrency,
-                n_trials=spec.trials,
-                known_points=points,
-                known_scores=scores,
-            )
-            remaining = max(spec.trials - n_baselines, 0)
-            if remaining:
-                _fit(
-                    spec,
-                    results,
-                    "search",
-                    trainable,
-                    param_space(specs),
-                    search_alg,
-                    remaining,
-                    concurrency,
-                    name,
-                    spec.optimizer,
-                    on_record,
-                    resume=resume,
-                )
+        rules_config = _run_baselines(spec, shape, store, fit, concurrency)
+        _run_optimizer(spec, space, catalog, store, fit, concurrency)
+        if spec.confirm > 0:
+            candidates = pick_candidates(store.rows(), objective, spec.confirm)
+            items = schedule(candidates, rules_config, spec.confirm_rounds)
+            # One at a time: every confirmation run is alone, on the same slot, as a user's server would be.
+            fit("confirm", configs_space([_confirm_item(i) for i in items]), None, 1, 1, spec.optimizer)
     finally:
         try:
             ray.get(pool.close.remote(), timeout=120)
@@ -258,6 +253,60 @@ def run_search(
         except Exception:  # noqa: BLE001 - shutting down is best effort
             logger.warning("could not close the instance pool cleanly")
     return store
+
+
+def _confirm_item(item: Any) -> dict[str, Any]:
+    return {"label": None, "config": item.config, "confirms": item.confirms, "round": item.round}
+
+
+def _run_baselines(
+    spec: SearchSpec, shape: SlotShape, store: TrialStore, fit: Callable[..., None], concurrency: int
+) -> dict[str, Any] | None:
+    """Measures the default and rule configs not measured yet; returns the rule config (None without baselines)."""
+    if not spec.baselines or spec.optimizer == "configs":
+        return None
+    baselines = _baseline_configs(spec, shape)
+    done = {r["baseline"] for r in search_rows(store.rows()) if r["baseline"] in BASELINES}
+    todo = [b for b in baselines if b["label"] not in done]
+    if todo:
+        fit(f"baselines-{int(time.time())}", configs_space(todo), None, 1, concurrency, "configs")
+    return baselines[1]["config"]
+
+
+def _run_optimizer(
+    spec: SearchSpec,
+    space: KnobSpace,
+    catalog: KnobSpace,
+    store: TrialStore,
+    fit: Callable[..., None],
+    concurrency: int,
+) -> None:
+    if spec.optimizer == "configs":
+        fit(
+            "search",
+            configs_space([{"label": None, "config": c} for c in spec.configs]),
+            None,
+            1,
+            concurrency,
+            "configs",
+        )
+        return
+    specs = param_specs(space)
+    known = [r for r in search_rows(store.rows()) if r["baseline"] in BASELINES and r["score"] is not None]
+    n_baselines = len(BASELINES) if spec.baselines else 0
+    search_alg = make_search_alg(
+        spec.optimizer,
+        specs,
+        mode=spec.mode,
+        seed=spec.seed,
+        max_concurrent=concurrency,
+        n_trials=spec.trials,
+        known_points=[encode(space, catalog.validate(r["config"], allow_denied=True)) for r in known],
+        known_scores=[r["score"] for r in known],
+    )
+    remaining = max(spec.trials - n_baselines, 0)
+    if remaining:
+        fit("search", param_space(specs), search_alg, remaining, concurrency, spec.optimizer)
 
 
 def _fit(
@@ -307,8 +356,23 @@ def _fit(
         )
     grid = tuner.fit()
     trials = grid._experiment_analysis.trials  # noqa: SLF001 - statuses tell an interrupted run from a finished one
+    _raise_bugs(trials)
     grid_size = len(space[CONFIG_KEY]["grid_search"]) if CONFIG_KEY in space else 1
     expected = num_samples * grid_size
     unfinished = [t for t in trials if t.status not in ("TERMINATED", "ERROR")]
     if unfinished or (spec.time_budget_s is None and len(trials) < expected):
         raise KeyboardInterrupt(f"{run_name} was interrupted after {len(trials) - len(unfinished)} trials")
+
+
+def _raise_bugs(trials: list[Any]) -> None:
+    """Re-raises a trial error that is not an infrastructure failure: a bug must stop the search, loudly."""
+    for trial in trials:
+        if trial.status != "ERROR":
+            continue
+        try:
+            text = str(trial.get_error() or "")
+        except Exception:  # noqa: BLE001 - the error file may be missing
+            text = ""
+        if "InfraError" not in text:
+            lines = [ln for ln in text.splitlines() if ln.strip()] or ["(no error text)"]
+            raise RuntimeError(f"trial {trial.trial_id} raised an unexpected error: {lines[-1].strip()}")

@@ -29,9 +29,13 @@ def param_space(specs: list[ParamSpec]) -> dict[str, Any]:
     return space
 
 
-def configs_space(labelled: list[tuple[str | None, dict[str, Any]]]) -> dict[str, Any]:
-    """A parameter space that runs each given configuration once."""
-    values = [json.dumps({"label": label, "config": config}, sort_keys=True) for label, config in labelled]
+def configs_space(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """A parameter space that runs each given configuration once, in order.
+
+    Each item has ``config`` and optionally ``label`` (a baseline's name), ``confirms`` and ``round``
+    (confirmation runs).
+    """
+    values = [json.dumps(item, sort_keys=True) for item in items]
     return {CONFIG_KEY: tune.grid_search(values)}
 
 

@@ -1,4 +1,10 @@
-"""The Ray Tune trainable: lease an instance on this node, run the trial on it, release, report."""
+"""The Ray Tune trainable: lease an instance on this node, run the trial on it, release, report.
+
+Outcomes: a config's own failures (REJECTED, CRASHED, TIMED_OUT) are reported with the objective's penalty. An
+infrastructure failure (a lost instance actor, a server that will not come up with its defaults, a full disk)
+is retried once on another slot; a second one raises ``InfraError``, which Ray Tune records as an errored trial
+that no optimizer learns from. Any other exception is a bug and propagates.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +14,55 @@ from typing import Any
 
 import ray
 from ray import tune
+from ray.exceptions import RayActorError, RayTaskError
 
+from raytune.errors import EngineError, InfraError, WorkloadError
+from raytune.records import TrialStatus
 from raytune.tune._pool import POOL_NAMESPACE
 
 ACQUIRE_TIMEOUT_S = 600.0
-CONFIG_KEY = (
-    "__config__"  # JSON {"label": ..., "config": {...}}: a given configuration (baselines, ``configs``)
-)
+# JSON {"label": ..., "config": {...}, "confirms": ..., "round": ...}: a given configuration (baselines,
+# ``configs``, confirmation runs).
+CONFIG_KEY = "__config__"
 
 
-def make_trainable(
-    pool_name: str, knob_space: Any, direction: str, penalty_factor: float, fallback: float
-) -> Any:
+def _lease(pool: Any, trial_id: str, node_id: str, avoid: int | None) -> tuple[int, Any]:
+    deadline = time.monotonic() + ACQUIRE_TIMEOUT_S
+    lease = ray.get(pool.acquire.remote(trial_id, node_id, avoid))
+    while lease is None:
+        if time.monotonic() > deadline:
+            raise InfraError(f"no free database instance on node {node_id} after {ACQUIRE_TIMEOUT_S:.0f}s")
+        time.sleep(0.5)
+        lease = ray.get(pool.acquire.remote(trial_id, node_id, avoid))
+    return lease
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def run_on_instance(
+    pool: Any, trial_id: str, node_id: str, config: dict[str, Any], avoid: int | None = None
+) -> tuple[int, dict[str, Any] | None, str | None]:
+    """Runs one attempt of the trial: (instance index, record or None, infrastructure failure or None)."""
+    index, instance = _lease(pool, trial_id, node_id, avoid)
+    try:
+        record = ray.get(instance.run.remote(config, trial_id))
+    except RayActorError as exc:
+        return index, None, f"instance actor lost: {_first_line(exc)}"
+    except RayTaskError as exc:
+        if isinstance(exc.cause, EngineError | WorkloadError | OSError):
+            return index, None, f"instance failed: {_first_line(exc.cause)}"
+        raise  # a bug in knobray: it must be seen, not scored
+    finally:
+        ray.get(pool.release.remote(trial_id))
+    if record["status"] == TrialStatus.INFRA_ERROR:
+        return index, record, record["error"]
+    return index, record, None
+
+
+def make_trainable(pool_name: str, knob_space: Any) -> Any:
     """A function trainable bound to the pool ``pool_name`` and the knob space the parameters decode into."""
     from raytune.optimizers import decode
 
@@ -27,34 +70,30 @@ def make_trainable(
         trial_id = tune.get_context().get_trial_id()
         node_id = ray.get_runtime_context().get_node_id()
         pool = ray.get_actor(pool_name, namespace=POOL_NAMESPACE)
-        label = None
-        if CONFIG_KEY in params:
-            given = json.loads(params[CONFIG_KEY])
-            label, config = given.get("label"), given["config"]
-        else:
-            config = decode(knob_space, params)
-        deadline = time.monotonic() + ACQUIRE_TIMEOUT_S
-        lease = ray.get(pool.acquire.remote(trial_id, node_id))
-        while lease is None:
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"no free database instance on node {node_id} after {ACQUIRE_TIMEOUT_S:.0f}s"
-                )
-            time.sleep(0.5)
-            lease = ray.get(pool.acquire.remote(trial_id, node_id))
-        index, instance = lease
-        try:
-            record = ray.get(instance.run.remote(config, trial_id))
-        finally:
-            ray.get(pool.release.remote(trial_id))
-        score = ray.get(pool.score.remote(record["objective"], direction, penalty_factor, fallback))
-        record["instance"] = {"node_id": node_id, "index": index}
+        given: dict[str, Any] = json.loads(params[CONFIG_KEY]) if CONFIG_KEY in params else {}
+        config = given["config"] if given else decode(knob_space, params)
+        index, record, infra = run_on_instance(pool, trial_id, node_id, config)
+        if infra is not None:
+            first = infra
+            index, record, infra = run_on_instance(pool, trial_id, node_id, config, avoid=index)
+            if infra is not None:
+                raise InfraError(f"infrastructure failure on two slots: {first}; then: {infra}")
+            assert record is not None
+            record.setdefault("instance", {})["retried_after"] = first
+        assert record is not None
+        status = TrialStatus(record["status"])
+        censored = record["objective"] if status is TrialStatus.TIMED_OUT else None
+        value = record["objective"] if status is TrialStatus.SUCCEEDED else None
+        score = ray.get(pool.score.remote(value, status.penalised, censored))
+        record["instance"] = {**record.get("instance", {}), "node_id": node_id, "index": index}
         tune.report(
             {
                 "score": score,
-                "objective": record["objective"],
-                "failed": record["status"] != "SUCCEEDED",
-                "baseline": label,
+                "objective": value,
+                "failed": status is not TrialStatus.SUCCEEDED,
+                "baseline": given.get("label"),
+                "confirms": given.get("confirms"),
+                "round": given.get("round"),
                 "record": json.dumps(record, default=str),
             }
         )

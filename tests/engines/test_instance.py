@@ -101,7 +101,8 @@ def test_crashing_configs_are_rejected_and_the_instance_recovers(engine_instance
     for config in CRASHING[inst.engine]:
         with pytest.raises(ConfigRejectedError) as err:
             inst.apply(config)
-        assert "rejected" in str(err.value) and "\n" not in str(err.value)
+        assert "crashed under the configuration" in str(err.value) and "\n" not in str(err.value)
+        assert err.value.crashed  # the server would not start with it
         assert _select_one(inst) == 1
         assert inst.current_config() == {name: expected}  # last good config restored, nothing half-applied
         with inst.connect() as conn:
@@ -127,8 +128,9 @@ def test_knob_orderings_are_what_the_server_requires(engine_instance: EngineInst
     space = replace(catalog, orderings=orderings)  # the server's own ranges
     for low, high in orderings:
         bad = dict(zip((low, high), OUT_OF_ORDER[(low, high)], strict=True))
-        with pytest.raises(ConfigRejectedError):
+        with pytest.raises(ConfigRejectedError) as err:
             inst.apply(space.validate(bad))
+        assert not err.value.crashed and "rejected the configuration" in str(err.value)  # refused while up
         repaired = space.repair(space.validate(bad))
         assert repaired[low] <= repaired[high]
         assert inst.apply(repaired).applied.keys() == repaired.keys()
