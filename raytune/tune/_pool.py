@@ -173,6 +173,10 @@ class InstancePool:
         """The number the optimizer sees: the value, or for a penalised trial the objective's penalty."""
         return self.penalty.score(value, penalised, censored)
 
+    def leased(self) -> dict[str, tuple[str, int]]:
+        """Trial id -> (node id, instance index) of the leases held now."""
+        return {trial: (node, index) for trial, (node, index, _) in self.leases.items()}
+
     def worst_success(self) -> float | None:
         return self.penalty.worst_success
 

@@ -24,7 +24,9 @@ def test_fail_keeps_one_line_and_clears_objective() -> None:
 
 
 def test_fail_takes_a_cause_and_may_keep_a_censored_objective() -> None:
-    rec = TrialRecord(objective=30.0).fail("q05 ran past the timeout", None, TrialStatus.TIMED_OUT, keep_objective=True)
+    rec = TrialRecord(objective=30.0).fail(
+        "q05 ran past the timeout", None, TrialStatus.TIMED_OUT, keep_objective=True
+    )
     assert rec.status is TrialStatus.TIMED_OUT and rec.objective == 30.0
     with pytest.raises(ValueError):
         TrialRecord().fail("x", None, TrialStatus.SUCCEEDED)

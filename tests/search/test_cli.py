@@ -82,6 +82,10 @@ def test_interrupted_search_resumes_with_every_trial_recorded_once(tmp_path: Pat
         "8",
         "--optimizer",
         "random",
+        "--confirm",
+        "1",
+        "--confirm-rounds",
+        "1",
         "--results",
         str(results),
     ]
@@ -105,12 +109,14 @@ def test_interrupted_search_resumes_with_every_trial_recorded_once(tmp_path: Pat
 
     resumed = search(*args, "--resume")
     assert resumed.returncode == 0, resumed.stderr
-    rows = store.rows()
+    every = store.rows()
+    rows = [r for r in every if not r["confirms"]]
     ids = [r["trial_id"] for r in rows]
     assert len(rows) == 8 and len(set(ids)) == 8, ids
+    assert sorted(r["confirms"] != "default" for r in every if r["confirms"]) == [False, True, True]
     assert before <= set(ids)
     assert (
         sum(r["baseline"] == "default" for r in rows) == 1
         and sum(r["baseline"] == "rules" for r in rows) == 1
     )
-    assert "best" in resumed.stdout
+    assert "best" in resumed.stdout and "verdict:" in resumed.stdout

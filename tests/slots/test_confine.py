@@ -29,7 +29,11 @@ def _confined_child(index: int, name: str) -> dict:
     import json
 
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(index), name], capture_output=True, text=True, check=True, cwd=Path.cwd()
+        [sys.executable, "-c", CHILD, str(index), name],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path.cwd(),
     )
     return json.loads(out.stdout)
 

@@ -22,7 +22,9 @@ def test_default_shape_divides_the_node_evenly() -> None:
 
 def test_given_shape_is_checked_against_the_node() -> None:
     assert resolve_shape(NODE, 2, cpus=3, memory_bytes=8 * GB).cpus == 3
-    with pytest.raises(KnobrayError, match="need 9 CPUs but this node has 8; lower --instances or --slot-cpus"):
+    with pytest.raises(
+        KnobrayError, match="need 9 CPUs but this node has 8; lower --instances or --slot-cpus"
+    ):
         resolve_shape(NODE, 3, cpus=3)
     with pytest.raises(KnobrayError, match="need 10 CPUs"):
         resolve_shape(Hardware(cores=8, ram_bytes=64 * GB), 10)  # more slots than cores

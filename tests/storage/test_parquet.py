@@ -30,7 +30,9 @@ def test_append_is_idempotent_and_round_trips(tmp_path: Path) -> None:
     t1 = rows[1]
     assert t1["config"] == {"work_mem": "64MB"} and t1["instance"] == {"node_id": "n", "index": 1}
     assert t1["plans_ref"] == "plans/t1.json" and (tmp_path / "plans" / "t1.json").exists()
-    assert rows[0]["status"] == "FAILED" and rows[0]["objective"] is None and rows[0]["baseline"] == "default"
+    assert (
+        rows[0]["status"] == "REJECTED" and rows[0]["objective"] is None and rows[0]["baseline"] == "default"
+    )
 
 
 def test_files_follow_the_documented_schema(tmp_path: Path) -> None:

@@ -107,8 +107,8 @@ def test_config_file_and_failed_trial_exit_1(tmp_path: Path) -> None:
     proc = run_cli("--config", str(config), "--allow-unsafe", "--repeats", "1", "--no-plans")
     assert proc.returncode == 1
     record = json.loads(proc.stdout)
-    assert record["status"] == "FAILED" and "superuser_reserved_connections" in record["error"]
-    assert "trial FAILED" in proc.stderr
+    assert record["status"] == "CRASHED" and "superuser_reserved_connections" in record["error"]
+    assert "trial CRASHED" in proc.stderr
 
 
 @pytest.mark.slow

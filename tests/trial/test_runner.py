@@ -32,7 +32,7 @@ def test_olap_trial_records_everything_and_recovers_from_a_crashing_config(knobr
         assert rec.hardware["cores"] >= 1
 
         crashed = runner.run({"shared_preload_libraries": "no_such_library"})
-        assert crashed.status is TrialStatus.FAILED and "no_such_library" in crashed.error
+        assert crashed.status is TrialStatus.CRASHED and "no_such_library" in crashed.error
         assert crashed.log_tail and crashed.objective is None
 
         again = runner.run({"work_mem": "8MB"})
@@ -58,7 +58,7 @@ def test_server_killed_mid_trial_is_failed_then_repaired(knobray_home: Path) -> 
                 runner.instance.kill()
 
         rec = runner.run({}, on_progress=kill_once)
-        assert rec.status is TrialStatus.FAILED
+        assert rec.status is TrialStatus.CRASHED and rec.objective is None
         assert runner.run({}).status is TrialStatus.SUCCEEDED
 
 
@@ -79,3 +79,35 @@ def test_sysbench_trial(engine: str, knobray_home: Path) -> None:
         assert rec.objective > 0 and rec.oltp["p95_ms"] > 0
         second = runner.run({})  # a writing workload starts again from the golden copy
         assert second.status is TrialStatus.SUCCEEDED and second.timings["prepare_s"] > 0
+
+
+def test_statement_timeout_is_timed_out_with_a_censored_objective(knobray_home: Path) -> None:
+    workload = TpcWorkload("tpch", 0.01, knobray_home / "data")
+    tight = MeasureSettings(repeats=1, timeout_s=0.001, plans=False)  # every query hits the limit
+    with TrialRunner("postgres", workload, settings=tight) as runner:
+        rec = runner.run({})
+    assert rec.status is TrialStatus.TIMED_OUT and "statement timeout" in rec.error
+    assert rec.objective is not None and rec.objective >= 0.001 * len(rec.summary["timed_out"])
+
+
+def test_value_refused_by_a_running_server_is_rejected(knobray_home: Path) -> None:
+    # MariaDB refuses innodb_io_capacity above innodb_io_capacity_max at SET time; it stays up.
+    with TrialRunner(
+        "mariadb", TpcWorkload("tpch", 0.01, knobray_home / "data"), settings=FAST_OLAP
+    ) as runner:
+        rec = runner.run({"innodb_io_capacity": 8000, "innodb_io_capacity_max": 2000})
+        assert rec.status is TrialStatus.REJECTED and rec.objective is None and rec.error
+        assert runner.run({}).status is TrialStatus.SUCCEEDED
+
+
+def test_lost_golden_data_is_an_infrastructure_error_not_the_configs(
+    knobray_home: Path, tmp_path: Path
+) -> None:
+    workload = TpcWorkload("tpch", 0.01, knobray_home / "data")
+    with TrialRunner("postgres", workload, settings=FAST_OLAP) as runner:
+        assert runner.run({}).status is TrialStatus.SUCCEEDED
+        runner._golden_data = tmp_path / "gone"  # noqa: SLF001 - the machine lost the data directory
+        runner._pristine = False  # noqa: SLF001 - force the restore from it
+        rec = runner.run({"work_mem": "8MB"})
+    assert rec.status is TrialStatus.INFRA_ERROR and rec.error.startswith("infrastructure:")
+    assert not rec.status.penalised

@@ -45,6 +45,7 @@ def test_trials_run_only_on_the_worker_and_never_more_than_its_slots(
         trials=6,
         instances=2,
         address=cluster.address,
+        confirm=0,
         settings=MeasureSettings(repeats=3, timeout_s=20, plans=False),
     )
     rows = run_search(spec).rows()

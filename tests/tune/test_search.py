@@ -36,13 +36,27 @@ def test_four_trial_search_writes_rows_and_a_best_config(engine: str, tmp_path: 
             "2",
             "--optimizer",
             "tpe",
+            "--confirm",
+            "1",
+            "--confirm-rounds",
+            "2",
             "--results",
             str(results),
         ]
     )
     out = capsys.readouterr().out
     assert code == 0
-    rows = TrialStore(results).rows()
+    every = TrialStore(results).rows()
+    confirm = [r for r in every if r["confirms"]]
+    rows = [r for r in every if not r["confirms"]]
+    # default, rules and the best searched config, 2 rounds each, one at a time on one slot
+    assert sorted((r["confirms"] != "default", r["round"]) for r in confirm)[:2] == [(False, 0), (False, 1)]
+    assert (
+        len(confirm) == 6
+        and max_overlap(confirm) == 1
+        and len({r["instance"]["index"] for r in confirm}) == 1
+    )
+    assert all(r["slot"]["cpus"] == 1 and r["hardware"]["cores"] == 1 for r in every)  # 2 slots on 2 cores
     assert len(rows) == 4 and len({r["trial_id"] for r in rows}) == 4
     assert {r["baseline"] for r in rows} == {"default", "rules", None}
     assert all(r["status"] == "SUCCEEDED" for r in rows), [r["error"] for r in rows]
@@ -53,11 +67,16 @@ def test_four_trial_search_writes_rows_and_a_best_config(engine: str, tmp_path: 
         and isinstance(best["config"], dict)
         and best["trial_id"] in {r["trial_id"] for r in rows}
     )
+    confirmed = best["confirmed"]
+    assert confirmed["rounds"] == 2 and len(confirmed["ratio_to_default"]["values"]) == 2
+    assert isinstance(confirmed["significant"], bool) and best["slot"]["cpus"] == 1
     conf = (results / "best.conf").read_text()
     assert conf.startswith("# my.cnf" if engine == "mariadb" else "# postgresql.conf")
+    assert "# tuned for 1 CPU" in conf and ("# confirmed:" in conf or "no significant gain" in conf)
     assert all(f"{knob}" in conf for knob in best["config"])
     assert (results / "convergence.png").stat().st_size > 1000
     assert "default" in out and "rules" in out and "best" in out and "trials.parquet" in out
+    assert "confirmed (2 rounds" in out and "verdict:" in out
 
 
 @pytest.mark.parametrize("optimizer", ["hebo", "smac", "tpe", "random"])
@@ -69,6 +88,7 @@ def test_each_optimizer_runs(optimizer: str, tmp_path: Path) -> None:
         trials=5,
         instances=2,
         settings=MeasureSettings(repeats=1, timeout_s=20, plans=False),
+        confirm=0,
     )
     rows = run_search(spec).rows()
     searched = [r for r in rows if r["baseline"] is None]
@@ -86,6 +106,7 @@ def test_configs_optimizer_evaluates_the_given_list(tmp_path: Path) -> None:
         configs=configs,
         trials=3,
         settings=MeasureSettings(repeats=1, timeout_s=20, plans=False),
+        confirm=0,
     )
     rows = run_search(spec).rows()
     assert sorted(json.dumps(r["config"], sort_keys=True) for r in rows) == sorted(
@@ -104,10 +125,18 @@ def test_one_instance_runs_one_trial_at_a_time_on_a_ray_with_more_slots(tmp_path
             trials=3,
             instances=1,
             settings=settings,
+            confirm=0,
         )
     ).rows()
     searched = run_search(
-        SearchSpec(results_dir=tmp_path / "rnd", optimizer="random", trials=3, instances=1, settings=settings)
+        SearchSpec(
+            results_dir=tmp_path / "rnd",
+            optimizer="random",
+            trials=3,
+            instances=1,
+            settings=settings,
+            confirm=0,
+        )
     ).rows()
     for rows in (listed, searched):
         assert len(rows) == 3 and all(r["status"] == "SUCCEEDED" for r in rows), [r["error"] for r in rows]
@@ -175,11 +204,12 @@ def test_server_killed_mid_trial_fails_that_trial_and_the_search_finishes(
         trials=6,
         instances=2,
         settings=MeasureSettings(repeats=20, timeout_s=20, plans=False),
+        confirm=0,
     )
     rows = run_search(spec).rows()
     thread.join(timeout=5)
     assert killed, "no server was found to kill"
     assert len(rows) == 6
-    failed = [r for r in rows if r["status"] == "FAILED"]
+    failed = [r for r in rows if r["status"] == "CRASHED"]
     assert len(failed) >= 1 and all(r["error"] for r in failed)
     assert rows[-1]["status"] == "SUCCEEDED" or any(r["status"] == "SUCCEEDED" for r in rows[-2:])
