@@ -7,13 +7,17 @@ PIP := $(PY) -m pip --disable-pip-version-check
 STAMP := $(VENV)/.knobray-installed
 DEBIAN_PACKAGES := mariadb-server sysbench
 
-.PHONY: run test install system lint format bench clean
+.PHONY: run test test-fast install system lint format bench clean
 
 run: install
 	$(PY) -m raytune.search
 
 test: install
 	$(PY) -m pytest -q tests
+
+# Pure logic only: no database server, no Ray (about a minute).
+test-fast: install
+	$(PY) -m pytest -q -m "not slow" tests
 
 install: system $(STAMP)
 

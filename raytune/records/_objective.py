@@ -36,7 +36,13 @@ class Objective:
 
     @classmethod
     def for_workload(
-        cls, olap: bool, choice: str = "", *, timeout_s: float = 60.0, penalty_factor: float = 2.0
+        cls,
+        olap: bool,
+        choice: str = "",
+        *,
+        timeout_s: float = 60.0,
+        penalty_factor: float = 2.0,
+        workload: str = "",
     ) -> Objective:
         """The objective ``choice`` (``latency``, ``p95``, ``throughput``; ``""`` = the workload's default).
 
@@ -48,9 +54,8 @@ class Objective:
             raise KnobrayError(f"unknown objective {choice!r}; use one of: {', '.join(OBJECTIVES)}")
         if (choice, olap) not in _NAMES:
             kinds = "latency or p95" if olap else "throughput or p95"
-            raise KnobrayError(
-                f"objective {choice!r} does not fit this {'OLAP' if olap else 'OLTP'} workload; use {kinds}"
-            )
+            what = f"workload {workload}" if workload else f"an {'OLAP' if olap else 'OLTP'} workload"
+            raise KnobrayError(f"objective {choice!r} does not fit {what}; use {kinds}")
         name = _NAMES[(choice, olap)]
         direction = Direction.MAXIMIZE if name == "throughput_tps" else Direction.MINIMIZE
         fallback = timeout_s * 100 if direction is Direction.MINIMIZE else 0.0

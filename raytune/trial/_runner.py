@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from raytune.engines import EngineInstance, create_instance
-from raytune.errors import ConfigRejectedError, EngineError, InfraError, KnobrayError, WorkloadError
+from raytune.errors import ConfigRejectedError, EngineError, InfraError, WorkloadError
 from raytune.hardware import Hardware, detect_hardware
 from raytune.home import ensure_home
 from raytune.knobs import KnobSpace, load_catalog, save_catalog
@@ -74,10 +74,8 @@ def objective_for(workload: Workload, settings: MeasureSettings | None = None) -
         KnobrayError: An objective the workload cannot produce.
     """
     s = settings or MeasureSettings()
-    try:
-        return Objective.for_workload(isinstance(workload, OlapWorkload), s.objective, timeout_s=s.timeout_s)
-    except KnobrayError as exc:
-        raise KnobrayError(f"{exc} (workload {workload.name})") from None
+    olap = isinstance(workload, OlapWorkload)
+    return Objective.for_workload(olap, s.objective, timeout_s=s.timeout_s, workload=workload.name)
 
 
 def failure_status(exc: BaseException, server_running: bool) -> TrialStatus:

@@ -33,3 +33,11 @@ def test_local_cluster_declares_db_slots_in_ray_start() -> None:
     assert config["provider"]["type"] == "local"
     assert any('"db_slot": 4' in c for c in config["worker_start_ray_commands"])
     assert not any("db_slot" in c for c in config["head_start_ray_commands"])
+
+
+def test_db_worker_slots_divide_its_cpus_evenly() -> None:
+    config = prepare_config(yaml.safe_load((ROOT / "cluster.yaml").read_text()))
+    resources = config["available_node_types"]["db_worker"]["resources"]
+    cpus, slots = resources["CPU"], resources["db_slot"]
+    assert slots <= cpus and cpus % slots == 0  # disjoint slots of CPU / db_slot CPUs each
+    assert "--slot-cpus" in (ROOT / "cluster.yaml").read_text()
