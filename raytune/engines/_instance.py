@@ -27,6 +27,7 @@ from raytune.engines._process import ServerProcess
 from raytune.engines._sysuser import ServiceUser, check_reachable, service_user
 from raytune.errors import ConfigRejectedError, EngineError, KnobError
 from raytune.knobs import ApplyCost, Knob, KnobSpace, KnobType, KnobValue
+from raytune.lifetime import write_owner
 
 logger = logging.getLogger(__name__)
 
@@ -253,6 +254,7 @@ class EngineInstance(abc.ABC):
         self._log_offset = self.paths.log.stat().st_size if self.paths.log.exists() else 0
         self._process = ServerProcess(self._server_command(), self.user, self.paths.log, self._server_env())
         self._process.start()
+        write_owner(self.paths.root, self._process.pid)
         self._wait_ready(timeout)
 
     def _server_env(self) -> dict[str, str]:

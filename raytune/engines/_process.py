@@ -1,4 +1,5 @@
-"""A server process in the foreground of its own session, stopped by signal, its output in a log file."""
+"""A server process in the foreground of its own session, stopped by signal, its output in a log file; it dies
+with the process that started it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from raytune.engines._sysuser import ServiceUser
+from raytune.lifetime import die_with_owner
 from raytune.priority import normal_priority
 
 logger = logging.getLogger(__name__)
@@ -72,6 +74,7 @@ class ServerProcess:
                 env=self.env,
                 cwd="/",
                 start_new_session=True,
+                preexec_fn=die_with_owner,  # noqa: PLW1509 - one prctl call, async-signal-safe
                 **kwargs,
             )
         logger.debug("started pid %s: %s", self._proc.pid, " ".join(self.cmd))

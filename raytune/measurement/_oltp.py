@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from raytune.errors import EngineError, KnobrayError
+from raytune.lifetime import die_with_owner
 from raytune.measurement._stats import percentile
 from raytune.measurement._steady import SteadyState, detect_steady_state
 from raytune.priority import normal_priority
@@ -69,7 +70,12 @@ def _run_client(
 
     with normal_priority():
         proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=die_with_owner,  # noqa: PLW1509 - one prctl call
         )
     name = cmd[0].rsplit("/", 1)[-1]
     with proc:

@@ -174,6 +174,14 @@ class _Progress:
         self.bar.close()
 
 
+def _shown(path: Path) -> Path:
+    """``path`` relative to the working directory when it lies below it, as the user would type it."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
 def _confirm_runs(spec: Any) -> int:
     """How many confirmation runs the search will add: default, rules and ``confirm`` configs per round."""
     if spec.confirm <= 0:
@@ -211,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"knobray search: {spec.engine} / {args.workload} sf {args.sf:g} / {spec.optimizer} / "
         f"{spec.trials} trials on {spec.instances} slots of {shape.describe()}"
-        f"{f' + {confirm_runs} confirmation runs' if confirm_runs else ''} -> {results}",
+        f"{f' + {confirm_runs} confirmation runs' if confirm_runs else ''} -> {_shown(results)}",
         file=sys.stderr,
     )
     progress = _Progress(spec.trials + confirm_runs, spec.objective)
@@ -255,9 +263,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{title}:" if native else f"{title}: the server defaults")
         for name, value in native.items():
             print(f"  {name} = {catalog[name].format(value)}")
-        print(f"ready to apply: {best[1]} (config file), {best[0]} (with SQL statements)")
-    print(f"convergence plot: {plot}")
+        print(f"ready to apply: {_shown(best[1])} (config file), {_shown(best[0])} (with SQL statements)")
+    print(f"convergence plot: {_shown(plot)}")
     print(
-        f"trial records: {results / 'trials.parquet'} ({len(rows)} rows); took {time.perf_counter() - t0:.0f}s"
+        f"trial records: {_shown(results / 'trials.parquet')} ({len(rows)} rows); "
+        f"took {time.perf_counter() - t0:.0f}s"
     )
     return 0

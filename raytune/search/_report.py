@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -275,7 +276,10 @@ def format_summary(summary: SearchSummary) -> list[str]:
         lines.append("verdict: no configuration could be confirmed (its runs failed)")
     elif c.significant:
         gain = summary.objective.gain(c.median_to_default or 1.0)
-        lines.append(f"verdict: {100 * gain:.1f}% better than the default, confirmed (* = crowned)")
+        medians = f"{fmt(statistics.median(c.values))} vs {fmt(statistics.median(conf.default_values))}"
+        lines.append(
+            f"verdict: {100 * gain:.1f}% better than the default ({medians}, medians), confirmed (* = crowned)"
+        )
     else:
         lines.append("verdict: no significant gain over the default; keep the server defaults")
     return lines

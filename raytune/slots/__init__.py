@@ -5,11 +5,14 @@ from __future__ import annotations
 from raytune.slots._confine import (
     Confinement,
     confine_process,
+    confine_tree,
     cpus_allowed,
     pin_process,
+    process_tree,
     release_groups,
     sweep_empty_groups,
 )
+from raytune.slots._lease import lease_slot
 from raytune.slots._shape import Slot, SlotShape, parse_memory, resolve_shape, slot_on_this_node
 
 __all__ = [
@@ -17,6 +20,9 @@ __all__ = [
     "Slot",
     "SlotShape",
     "confine_process",
+    "confine_tree",
+    "lease_slot",
+    "process_tree",
     "cpus_allowed",
     "parse_memory",
     "pin_process",

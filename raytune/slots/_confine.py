@@ -168,8 +168,38 @@ def confine_process(slot: Slot, name: str, pid: int | None = None) -> Confinemen
                 memory_mode = f"cgroup v2, limit {slot.shape.memory_bytes} bytes"
         except OSError as exc:
             logger.debug("no v2 cgroup for slot %s: %s", name, exc)
-    logger.info("slot %s: CPUs %s (%s), memory %s", name, _cpu_list(cpus), cpu_mode, memory_mode)
+    logger.debug(
+        "slot %s: pid %d on CPUs %s (%s), memory %s", name, pid, _cpu_list(cpus), cpu_mode, memory_mode
+    )
     return Confinement(cpu_set=cpus, cpu=cpu_mode, memory=memory_mode, groups=tuple(groups))
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every process descended from it (as /proc lists them now)."""
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        for children in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                todo += [int(c) for c in children.read_text().split()]
+            except OSError:
+                continue  # the task ended meanwhile
+    return out
+
+
+def confine_tree(slot: Slot, name: str, root_pid: int | None = None) -> Confinement:
+    """Confines ``root_pid`` (default: this process) and all its descendants, e.g. a server started earlier in
+    another slot, to ``slot``. Processes they start afterwards inherit it."""
+    root_pid = root_pid or os.getpid()
+    result = confine_process(slot, name, root_pid)
+    for _ in range(2):  # a second pass catches a process forked while the first one ran
+        for pid in process_tree(root_pid)[1:]:
+            try:
+                confine_process(slot, name, pid)
+            except (ProcessLookupError, FileNotFoundError):
+                continue  # it ended meanwhile
+    return result
 
 
 def release_groups(confinement: Confinement) -> None:

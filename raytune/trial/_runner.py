@@ -15,6 +15,7 @@ from raytune.errors import ConfigRejectedError, EngineError, InfraError, Workloa
 from raytune.hardware import Hardware, detect_hardware
 from raytune.home import ensure_home
 from raytune.knobs import KnobSpace, load_catalog, save_catalog
+from raytune.lifetime import sweep_orphans
 from raytune.measurement import (
     ClientFailedError,
     ClientTimeoutError,
@@ -125,6 +126,7 @@ class TrialRunner:
         self.hardware = hardware or detect_hardware()
         self.slot = dict(slot or {})
         self.golden = GoldenStore(home / "golden")
+        sweep_orphans(home / "instances")  # servers and directories of owners that died
         self._owns_workdir = workdir is None
         self.workdir = Path(workdir) if workdir else home / "instances" / uuid.uuid4().hex[:10]
         self.instance: EngineInstance = create_instance(engine, self.workdir, bin_dir=bin_dir)

@@ -61,6 +61,7 @@ class RecordWriter(Callback):
                     "objective": record.objective,
                     "score": result.get("score"),
                     "baseline": result.get("baseline"),
+                    "confirms": result.get("confirms"),
                 }
             )
 

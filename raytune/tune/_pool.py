@@ -5,14 +5,16 @@ more trials on a node than it has instances. Identity is by the named ``Instance
 the trial an instance on its own node (idempotent for a retried trial id), ``release`` returns it, and a lease
 older than the TTL is reclaimed (a trial killed without reaching ``release``).
 
-Instance ``i`` of a node lives in slot ``i`` there: its actor confines itself (and so the server and clients it
-starts) to that slot's CPUs and memory before it creates anything. Every search has a pool of its own, named
-after the search and a random suffix, so two searches on one Ray never share or stop each other's instances.
+For each trial an instance actor leases one of its node's slots (``raytune.slots.lease_slot``: node-wide, across
+searches; its own index first) and confines itself, its server and the clients it starts to that slot's CPUs
+and memory. Every search has a pool of its own, named after the search and a random suffix, so two searches on
+one Ray never share or stop each other's instances, nor run trials on the same CPUs at once.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -59,16 +61,22 @@ class InstanceSpec:
 
 @ray.remote(num_cpus=0, max_restarts=-1)
 class InstanceActor:
-    """Owns one database instance (a ``TrialRunner``) in slot ``index`` of its node; runs trials one at a time."""
+    """Owns one database instance (a ``TrialRunner``) on its node; runs trials one at a time, each in a slot.
+
+    The node's CPUs are cut into slots of the search's shape; ``index`` is the slot it prefers (its place in the
+    pool). Searches sharing a node must use one slot shape.
+    """
 
     def __init__(self, spec: InstanceSpec, index: int) -> None:
-        from raytune.slots import confine_process, slot_on_this_node, sweep_empty_groups
+        from raytune.slots import slot_on_this_node, sweep_empty_groups
         from raytune.trial import TrialRunner, ensure_home
         from raytune.workloads import make_workload
 
         sweep_empty_groups()  # groups of owners that died
-        slot = slot_on_this_node(index, spec.slot_shape)
-        self.confinement = confine_process(slot, f"{spec.search_id}-slot{index}")
+        self.node_cpus = tuple(sorted(os.sched_getaffinity(0)))  # before any confinement narrows it
+        self.shape = spec.slot_shape
+        self.capacity = max(1, len(self.node_cpus) // self.shape.cpus)
+        slot_on_this_node(0, self.shape, self.node_cpus)  # the shape must fit the node: fail early
 
         w = spec.workload
         workload = make_workload(
@@ -87,15 +95,21 @@ class InstanceActor:
             bin_dir=Path(spec.bin_dir) if spec.bin_dir else None,
             allow_unsafe=spec.allow_unsafe,
             hardware=spec.slot_shape.hardware(),
-            slot={
-                **slot.to_dict(),
-                "shape": spec.slot_shape.describe(),
-                "enforced": self.confinement.to_dict(),
-            },
         )
 
     def run(self, config: dict[str, Any], trial_id: str) -> dict[str, Any]:
-        return self.runner.run(config, trial_id=trial_id).to_dict()
+        """Runs the trial in a slot leased for it: this process and its server are moved there first."""
+        from raytune.slots import confine_tree, lease_slot, slot_on_this_node
+
+        with lease_slot(self.capacity, preferred=self.index) as index:
+            slot = slot_on_this_node(index, self.shape, self.node_cpus)
+            confinement = confine_tree(slot, f"slot{index}")
+            self.runner.slot = {
+                **slot.to_dict(),
+                "shape": self.shape.describe(),
+                "enforced": confinement.to_dict(),
+            }
+            return self.runner.run(config, trial_id=trial_id).to_dict()
 
     def server_pid(self) -> int | None:
         """The running server's process id (its children are its backends), or None."""
@@ -103,10 +117,7 @@ class InstanceActor:
         return process.pid if process is not None and process.alive() else None
 
     def close(self) -> None:
-        from raytune.slots import release_groups
-
         self.runner.close()
-        release_groups(self.confinement)
 
 
 @ray.remote(num_cpus=0)

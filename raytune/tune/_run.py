@@ -15,6 +15,7 @@ from typing import Any
 
 import ray
 from ray import tune
+from ray.tune.search import ConcurrencyLimiter
 
 from raytune.confirmation import RULES, pick_candidates, schedule, search_rows
 from raytune.errors import KnobrayError
@@ -343,7 +344,8 @@ def _fit(
                 num_samples=num_samples,
                 # Ray may hold more db_slots than this search has instances (a driver running several searches,
                 # a cluster); without this cap a grid of configs would run as many at once as there are slots.
-                max_concurrent_trials=concurrency,
+                # (A ConcurrencyLimiter already caps the optimizers; Tune warns when told twice.)
+                max_concurrent_trials=None if isinstance(search_alg, ConcurrencyLimiter) else concurrency,
                 time_budget_s=spec.time_budget_s,
             ),
             run_config=tune.RunConfig(
