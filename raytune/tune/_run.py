@@ -36,6 +36,7 @@ from raytune.tune._pool import (
     pool_name,
     probe_db_node,
 )
+from raytune.tune._reaper import start_reaper
 from raytune.tune._searchers import configs_space, make_search_alg, param_space
 from raytune.tune._trainable import CONFIG_KEY, make_trainable
 
@@ -140,6 +141,7 @@ def connect_ray(spec: SearchSpec) -> None:
         log_to_driver=False,
         configure_logging=False,
     )
+    start_reaper()  # a driver killed outright leaves no Ray process behind
 
 
 def _check_reachable(address: str) -> None:

@@ -120,3 +120,53 @@ def test_interrupted_search_resumes_with_every_trial_recorded_once(tmp_path: Pat
         and sum(r["baseline"] == "rules" for r in rows) == 1
     )
     assert "best" in resumed.stdout and "verdict:" in resumed.stdout
+
+
+def _session_leftovers(driver_pid: int, home: Path) -> list[str]:
+    """Processes of a dead driver's search: its Ray session's and database servers under the knobray home."""
+    from raytune.tune._reaper import session_processes
+
+    left = [f"ray pid {pid}" for pid in session_processes(driver_pid)]
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmd = (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if str(home / "instances").encode() in cmd:
+                left.append(cmd.replace(b"\0", b" ").decode(errors="replace")[:120])
+    return left
+
+
+@pytest.mark.slow
+def test_sigkilled_driver_leaves_nothing_behind_and_resume_completes(
+    tmp_path: Path, knobray_home: Path
+) -> None:
+    results = tmp_path / "killed"
+    args = ["--sf", "0.01", "--repeats", "8", "--timeout", "20", "--trials", "6", "--optimizer", "random"]
+    args += ["--confirm", "1", "--confirm-rounds", "1", "--results", str(results)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "raytune.search", *args],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    store = TrialStore(results)
+    deadline = time.monotonic() + 300
+    while len(store) < 3 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    assert proc.poll() is None, "the search ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = {r["trial_id"] for r in store.rows()}
+    deadline = time.monotonic() + 30
+    while _session_leftovers(proc.pid, knobray_home) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _session_leftovers(proc.pid, knobray_home) == []
+
+    resumed = search(*args, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    every = store.rows()
+    ids = [r["trial_id"] for r in every]
+    assert len(ids) == len(set(ids)) and before <= set(ids)
+    assert len([r for r in every if not r["confirms"]]) == 6 and len([r for r in every if r["confirms"]]) == 3

@@ -10,6 +10,7 @@ import ray
 from ray.cluster_utils import Cluster
 
 from raytune.errors import EngineError
+from raytune.storage import TrialStore
 from raytune.trial import MeasureSettings
 from raytune.tune import SearchSpec, WorkloadSpec, check_slots, run_search
 from tests.overlap import max_overlap
@@ -53,3 +54,43 @@ def test_trials_run_only_on_the_worker_and_never_more_than_its_slots(
     assert {r["instance"]["node_id"] for r in rows} == {worker.node_id}
     assert {r["instance"]["index"] for r in rows} <= {0, 1}
     assert max_overlap(rows) <= 2
+
+
+def _overlapping_pairs(a: list[dict], b: list[dict]) -> list[tuple[dict, dict]]:
+    def span(r: dict) -> tuple[float, float]:
+        return r["started_at"], r["started_at"] + r["timings"]["total_s"]
+
+    return [(x, y) for x in a for y in b if span(x)[0] < span(y)[1] and span(y)[0] < span(x)[1]]
+
+
+def test_two_concurrent_searches_keep_separate_pools_and_never_share_a_slot(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    if int(ray.cluster_resources().get("db_slot", 0)) < 2:
+        cluster.add_node(num_cpus=2, resources={"db_slot": 2})
+        cluster.wait_for_nodes()
+    root = Path(__file__).resolve().parents[2]
+    args = ["--sf", "0.01", "--repeats", "3", "--timeout", "20", "--trials", "4", "--optimizer", "random"]
+    procs = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", "raytune.search", *args, "--confirm", "0", "--address", cluster.address,
+             "--results", str(tmp_path / name)],
+            cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for name in ("a", "b")
+    }  # fmt: skip
+    for name, proc in procs.items():
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, f"search {name}: {err[-2000:]}"
+    rows = {name: TrialStore(tmp_path / name).rows() for name in procs}
+    for got in rows.values():
+        assert len(got) == 4 and all(r["status"] == "SUCCEEDED" for r in got), [r["error"] for r in got]
+    # At most 2 trials ran at once across both searches, and two at once never shared a slot's CPUs.
+    assert max_overlap(rows["a"] + rows["b"]) <= 2
+    pairs = _overlapping_pairs(rows["a"], rows["b"])
+    assert pairs, "the two searches never ran at the same time"
+    for x, y in pairs:
+        assert set(x["slot"]["cpu_set"]).isdisjoint(y["slot"]["cpu_set"])
