@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from raytune.engines._instance import ApplyResult, EngineInstance, InstanceState
+from raytune.engines._dialect import SqlDialect
+from raytune.engines._instance import ApplyOutcome, ApplyResult, EngineInstance, InstanceState
 from raytune.engines._mariadb import MariaDBInstance
 from raytune.engines._postgres import PostgresInstance, embedded_bin_dir
 from raytune.engines._sysuser import ServiceUser, service_user
@@ -33,6 +34,8 @@ def create_instance(
 
 
 __all__ = [
+    "ApplyOutcome",
+    "SqlDialect",
     "ENGINES",
     "ApplyResult",
     "EngineInstance",

@@ -1,43 +1,38 @@
-"""The engine-independent half of a database instance: lifecycle, safe config application, recovery.
+"""A tunable database instance: a server lifecycle plus safe configuration application, with an outcome.
 
-An engine subclass supplies only what differs between servers (commands, SQL, file formats). Everything that
-makes an instance safe to tune lives here once: atomic config writes, reload-vs-restart, read-back checks and
-restoring the last good configuration when a server rejects one.
+An engine subclass supplies only what differs between servers (commands, file formats, its ``SqlDialect``).
+Everything that makes an instance safe to tune lives here once: atomic config writes, reload-vs-restart,
+read-back checks and restoring the last good configuration when a server rejects one. The process lifecycle is
+``_lifecycle.ServerLifecycle``; what workloads say in SQL is ``_dialect.SqlDialect``.
 """
 
 from __future__ import annotations
 
 import abc
 import enum
-import hashlib
 import logging
 import os
 import shutil
-import signal
-import subprocess
-import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from raytune.engines._ports import free_port, port_is_taken
-from raytune.engines._process import ServerProcess
-from raytune.engines._sysuser import ServiceUser, check_reachable, service_user
+from raytune.engines._dialect import SqlDialect
+from raytune.engines._lifecycle import InstanceState, ServerLifecycle
 from raytune.errors import ConfigRejectedError, EngineError, KnobError
 from raytune.knobs import ApplyCost, Knob, KnobSpace, KnobType, KnobValue
-from raytune.lifetime import write_owner
 
 logger = logging.getLogger(__name__)
 
-READY_TIMEOUT_S = 60.0
 
+class ApplyOutcome(enum.StrEnum):
+    """How applying a configuration ended."""
 
-class InstanceState(enum.StrEnum):
-    NEW = "new"
-    STOPPED = "stopped"
-    RUNNING = "running"
+    APPLIED = "applied"  # every value taken and read back
+    REJECTED = "rejected"  # the running server refused a value, or did not take it
+    CRASHED = "crashed"  # the server died or would not start with it
 
 
 @dataclass(frozen=True)
@@ -45,80 +40,44 @@ class ApplyResult:
     """What applying a configuration did.
 
     Attributes:
-        applied: Each knob's value as read back from the server, native units, as text.
+        applied: Each knob's value as read back from the server, native units, as text (empty unless APPLIED).
         restarted: Whether a restart was needed.
         apply_s: Seconds spent writing the config and reloading (restart excluded).
         restart_s: Seconds spent restarting (0 when reloaded).
+        outcome: APPLIED, REJECTED or CRASHED; the last good configuration is back in place unless APPLIED.
+        error: One line naming the server's refusal, unless APPLIED.
+        log_tail: The server log's last lines, unless APPLIED.
     """
 
     applied: dict[str, str]
     restarted: bool
     apply_s: float
     restart_s: float
+    outcome: ApplyOutcome = ApplyOutcome.APPLIED
+    error: str | None = None
+    log_tail: str = ""
 
 
-@dataclass
-class InstancePaths:
-    """Where an instance keeps its things, all below one root directory."""
+class EngineInstance(ServerLifecycle):
+    """One tunable server of one engine.
 
-    root: Path
-    data: Path = field(init=False)
-    run: Path = field(init=False)
-    log: Path = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.data = self.root / "data"
-        # Unix socket paths are limited to 107 bytes: sockets live in a short per-instance dir under /tmp.
-        digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:12]
-        self.run = Path(tempfile.gettempdir()) / f"knobray-{os.getuid()}" / digest
-        self.log = self.root / "server.log"
-
-
-class EngineInstance(abc.ABC):
-    """One server of one engine: its own data dir, loopback port, socket dir and log.
-
-    Subclasses implement the ``_``-prefixed abstract hooks; users call the public lifecycle and
-    :meth:`apply`. Instances bind 127.0.0.1 only.
+    Subclasses implement the ``_``-prefixed abstract hooks; users call the lifecycle and :meth:`try_apply`
+    (or :meth:`apply`, which raises). Instances bind 127.0.0.1 only.
     """
 
-    engine: ClassVar[str]
-    dialect: ClassVar[str]  # sqlglot dialect of the server
-    server_binary: ClassVar[str]  # the server executable's name in ``bin_dir``
-    stop_signal: ClassVar[int] = signal.SIGTERM
+    sql: ClassVar[SqlDialect]  # what workloads and measurement say to this engine
+    driver_errors: ClassVar[tuple[type[Exception], ...]] = ()  # the DB-API driver's errors: server refusals
     reload_is_async: ClassVar[bool] = False  # whether reloaded values appear only after a moment
 
+    @property
+    def dialect(self) -> str:
+        """The sqlglot dialect queries are translated to for this server."""
+        return self.sql.sqlglot
+
     def __init__(self, root: Path, *, bin_dir: Path | None = None, port: int | None = None) -> None:
-        self.paths = InstancePaths(Path(root).resolve())
-        self.bin_dir = self._resolve_bin_dir(bin_dir)
-        self.port = port or free_port()
-        self._port_chosen = port is None  # ours to change if another process takes it
-        self.user: ServiceUser = service_user()
-        self._process: ServerProcess | None = None
+        super().__init__(root, bin_dir=bin_dir, port=port)
         self._catalog: KnobSpace | None = None
         self._last_good: dict[str, str] = {}
-        self._log_offset = 0
-        self.state = InstanceState.STOPPED if self.paths.data.exists() else InstanceState.NEW
-
-    @classmethod
-    def binary_version(cls, bin_dir: Path | None = None) -> str:
-        """The server binary's ``--version`` line, without starting anything."""
-        binary = cls._resolve_bin_dir(bin_dir) / cls.server_binary
-        proc = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30)
-        return (proc.stdout.strip() or proc.stderr.strip()).splitlines()[0]
-
-    # ----- engine hooks -------------------------------------------------------------------------------------
-    @classmethod
-    @abc.abstractmethod
-    def _resolve_bin_dir(cls, bin_dir: Path | None) -> Path:
-        """Finds the server binaries (default install when ``bin_dir`` is None)."""
-
-    @abc.abstractmethod
-    def _init_data(self) -> None:
-        """Creates an empty cluster in ``paths.data`` (runs as the service user)."""
-
-    @abc.abstractmethod
-    def _server_command(self) -> list[str]:
-        """The foreground server command line."""
 
     @property
     @abc.abstractmethod
@@ -128,10 +87,6 @@ class EngineInstance(abc.ABC):
     @abc.abstractmethod
     def _render_config(self, values: Mapping[str, str]) -> str:
         """Configuration-file text setting ``values`` (native units) on top of the instance's fixed settings."""
-
-    @abc.abstractmethod
-    def connect(self, database: str | None = None) -> Any:
-        """An autocommit DB-API connection as the instance's superuser."""
 
     @abc.abstractmethod
     def _introspect(self, conn: Any) -> KnobSpace:
@@ -159,7 +114,7 @@ class EngineInstance(abc.ABC):
     def server_version(self) -> str:
         """The server's version string."""
 
-    # ----- SQL the workload and measurement layers need, per engine ---------------------------------------------
+    # ----- SQL the workload and measurement layers need, on a connection -------------------------------------------
     @abc.abstractmethod
     def create_database(self, name: str) -> None:
         """Creates database ``name`` if it does not exist."""
@@ -169,45 +124,22 @@ class EngineInstance(abc.ABC):
         """Bulk-loads a CSV file into ``table`` (``\\N`` = NULL)."""
 
     @abc.abstractmethod
-    def analyze_sql(self, table: str) -> str:
-        """The statement that gathers optimizer statistics of ``table``."""
-
-    @abc.abstractmethod
-    def statement_timeout_sql(self, seconds: float) -> str:
-        """The statement that limits each statement of a session to ``seconds``."""
-
-    @abc.abstractmethod
-    def explain_sql(self, query: str) -> str:
-        """The statement that returns ``query``'s plan as JSON."""
-
-    @abc.abstractmethod
-    def is_timeout_error(self, exc: Exception) -> bool:
-        """Whether a driver error means the statement timeout fired."""
-
-    @abc.abstractmethod
     def metrics_snapshot(self, conn: Any, database: str) -> dict[str, object]:
         """Internal counters right now, keyed ``<source>.<counter>``."""
 
-    # ----- lifecycle ----------------------------------------------------------------------------------------
-    def init(self) -> None:
-        """Creates the instance's directories and an empty database cluster."""
-        if self.state is not InstanceState.NEW:
-            return
-        self._make_dirs()
-        self._init_data()
-        self._write_config({})
+    def _recover(self) -> None:
+        """Brings a dead or unresponsive server back with its last good configuration."""
+        if self._process is not None:
+            self._process.kill()
+            self._process = None
         self.state = InstanceState.STOPPED
-
-    def _make_dirs(self) -> None:
-        self.paths.root.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.paths.root, 0o755)
-        check_reachable(self.user, self.paths.root)
-        self.paths.run.parent.mkdir(exist_ok=True)
-        os.chmod(self.paths.run.parent, 0o755)
-        self.paths.run.mkdir(exist_ok=True)
-        self.paths.log.touch()
-        for p in (self.paths.root, self.paths.run, self.paths.log):
-            self.user.chown(p)
+        self._write_config(self._last_good)
+        try:
+            self.start()
+        except EngineError as exc:
+            raise EngineError(
+                f"{self.engine} instance at {self.paths.root} did not come back with its last good config: {exc}"
+            ) from exc
 
     def clone_from(self, golden_data: Path) -> None:
         """Replaces this instance's data with a copy of ``golden_data`` and resets the config to defaults."""
@@ -222,153 +154,6 @@ class EngineInstance(abc.ABC):
         self._write_config({})
         self.state = InstanceState.STOPPED
 
-    def start(self, timeout: float = READY_TIMEOUT_S) -> None:
-        """Starts the server and waits until it answers.
-
-        Raises:
-            EngineError: If it exits or does not answer within ``timeout`` (log tail in the message).
-        """
-        if self.state is InstanceState.NEW:
-            self.init()
-        if self.running:
-            return
-        try:
-            self._launch(timeout)
-        except EngineError as exc:
-            # Between a stop and a start the port is free for anyone; a port we chose is moved, a user's is not.
-            if not port_is_taken(self.port):
-                raise
-            if not self._port_chosen:
-                raise EngineError(
-                    f"{self.engine} cannot start: port {self.port} on 127.0.0.1 is in use by another process; "
-                    "free it, or give another port (or none, to let knobray pick one)"
-                ) from exc
-            taken, self.port = self.port, free_port()
-            logger.warning(
-                "%s: port %d was taken by another process; starting on port %d", self.engine, taken, self.port
-            )
-            self._launch(timeout)
-        self.state = InstanceState.RUNNING
-
-    def _launch(self, timeout: float) -> None:
-        self._log_offset = self.paths.log.stat().st_size if self.paths.log.exists() else 0
-        self._process = ServerProcess(self._server_command(), self.user, self.paths.log, self._server_env())
-        self._process.start()
-        write_owner(self.paths.root, self._process.pid)
-        self._wait_ready(timeout)
-
-    def _server_env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TZ")}
-        env.setdefault("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        env["HOME"] = str(self.paths.root)
-        return env
-
-    def _wait_ready(self, timeout: float) -> None:
-        assert self._process is not None
-        deadline = time.monotonic() + timeout
-        last_error: Exception | None = None
-        while time.monotonic() < deadline:
-            if not self._process.alive():
-                code = self._process.exit_code()
-                self._process = None
-                raise EngineError(
-                    f"{self.engine} server exited with code {code} during start-up: {self.last_log_line()}"
-                )
-            try:
-                with self.connect() as conn:
-                    conn.cursor().execute("SELECT 1")
-                return
-            except Exception as exc:  # noqa: BLE001 - any connection failure means "not ready yet"
-                last_error = exc
-                time.sleep(0.05)
-        self._process.kill()
-        self._process = None
-        raise EngineError(
-            f"{self.engine} server did not answer within {timeout:.0f}s ({last_error}); see {self.paths.log}"
-        )
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.alive()
-
-    def stop(self) -> None:
-        """Stops the server cleanly (killing it if it does not stop)."""
-        if self._process is not None:
-            self._process.stop(self.stop_signal)
-            self._process = None
-        if self.state is InstanceState.RUNNING:
-            self.state = InstanceState.STOPPED
-
-    def restart(self, timeout: float = READY_TIMEOUT_S) -> float:
-        """Stops and starts the server; returns the seconds it took."""
-        t0 = time.perf_counter()
-        self.stop()
-        self.start(timeout)
-        return time.perf_counter() - t0
-
-    def kill(self) -> None:
-        """Kills the server with SIGKILL, as a crash would."""
-        if self._process is not None:
-            self._process.kill()
-
-    def ensure_healthy(self) -> None:
-        """Restarts the server with its last good config if it died or stopped answering."""
-        if self.running:
-            try:
-                with self.connect() as conn:
-                    conn.cursor().execute("SELECT 1")
-                return
-            except Exception:  # noqa: BLE001
-                logger.warning(
-                    "%s instance on port %d stopped answering; restarting it", self.engine, self.port
-                )
-        self._recover()
-
-    def _recover(self) -> None:
-        if self._process is not None:
-            self._process.kill()
-            self._process = None
-        self.state = InstanceState.STOPPED
-        self._write_config(self._last_good)
-        try:
-            self.start()
-        except EngineError as exc:
-            raise EngineError(
-                f"{self.engine} instance at {self.paths.root} did not come back with its last good config: {exc}"
-            ) from exc
-
-    def destroy(self) -> None:
-        """Stops the server and deletes the instance's directory."""
-        self.stop()
-        shutil.rmtree(self.paths.root, ignore_errors=True)
-        shutil.rmtree(self.paths.run, ignore_errors=True)
-        self.state = InstanceState.NEW
-
-    def __enter__(self) -> EngineInstance:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def last_log_line(self) -> str:
-        """The first error the server logged since its last start (else its last line)."""
-        lines = [ln for ln in self.log_since_start().splitlines() if ln.strip()]
-        errors = [ln for ln in lines if any(w in ln for w in ("FATAL", "PANIC", "[ERROR]", "ERROR:"))]
-        return (errors[:1] or lines[-1:] or ["(empty log)"])[0].strip()
-
-    def log_since_start(self, limit: int = 65536) -> str:
-        """What the server logged since it was last started (at most ``limit`` bytes, the latest)."""
-        try:
-            with open(self.paths.log, "rb") as fh:
-                fh.seek(max(self._log_offset, fh.seek(0, os.SEEK_END) - limit))
-                return fh.read().decode("utf-8", "replace")
-        except FileNotFoundError:
-            return ""
-
-    def log_tail(self, lines: int = 20) -> str:
-        """The last ``lines`` lines the server logged since its last start."""
-        return "\n".join(self.log_since_start().splitlines()[-lines:])
-
     # ----- knobs and configurations -------------------------------------------------------------------------
     def catalog(self) -> KnobSpace:
         """Every knob of the running server (introspected once per instance)."""
@@ -382,14 +167,28 @@ class EngineInstance(abc.ABC):
         return dict(self._last_good)
 
     def apply(self, config: Mapping[str, KnobValue]) -> ApplyResult:
-        """Applies ``config`` (native units) on top of the server defaults, safely.
-
-        Writes the config durably, reloads or restarts only when needed, then reads every value back.
-        On any failure the previous good configuration is restored and the server is healthy again.
+        """Applies ``config`` like :meth:`try_apply`, raising when the server did not take it.
 
         Raises:
             KnobError: A knob the server does not have or cannot change (nothing was touched).
             ConfigRejectedError: The server refused it, would not start or did not take a value.
+        """
+        result = self.try_apply(config)
+        if result.outcome is not ApplyOutcome.APPLIED:
+            raise ConfigRejectedError(
+                result.error or "rejected", result.log_tail, crashed=result.outcome is ApplyOutcome.CRASHED
+            )
+        return result
+
+    def try_apply(self, config: Mapping[str, KnobValue]) -> ApplyResult:
+        """Applies ``config`` (native units) on top of the server defaults, safely; the outcome says how it went.
+
+        Writes the config durably, reloads or restarts only when needed, then reads every value back. When the
+        server refuses a value (``REJECTED``) or dies or will not start with it (``CRASHED``), the previous good
+        configuration is restored and the server is healthy again before this returns.
+
+        Raises:
+            KnobError: A knob the server does not have or cannot change (nothing was touched).
         """
         if not self.running:
             self.start()
@@ -423,7 +222,12 @@ class EngineInstance(abc.ABC):
             applied = self._check_read_back(
                 rendered, catalog, wait=self.reload_is_async and not needs_restart
             )
-        except Exception as exc:  # refused by the server, or a driver error during reload or read-back
+        except (
+            EngineError,
+            KnobError,
+            OSError,
+            *self.driver_errors,
+        ) as exc:  # the server's refusal, not a bug
             log = self.log_tail()
             crashed = not self.running
             reason = (
@@ -432,10 +236,11 @@ class EngineInstance(abc.ABC):
                 else f"{type(exc).__name__}: {exc}"
             )
             self._restore(previous)
+            outcome = ApplyOutcome.CRASHED if crashed else ApplyOutcome.REJECTED
             verb = "crashed under" if crashed else "rejected"
-            raise ConfigRejectedError(
-                f"{self.engine} {verb} the configuration: {reason}", log, crashed=crashed
-            ) from exc
+            message = f"{self.engine} {verb} the configuration: {reason}".splitlines()[0]
+            elapsed = time.perf_counter() - t0
+            return ApplyResult({}, needs_restart, elapsed, 0.0, outcome, message, log)
         self._last_good = rendered
         return ApplyResult(applied, needs_restart, time.perf_counter() - t0 - restart_s, restart_s)
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pymysql
 
+from raytune.engines._dialect import MariaDBDialect
 from raytune.engines._instance import EngineInstance
 from raytune.engines._process import run_as
 from raytune.errors import EngineError
@@ -61,7 +62,8 @@ class MariaDBInstance(EngineInstance):
 
     engine = "mariadb"
     server_binary = "mariadbd"
-    dialect = "mysql"
+    sql = MariaDBDialect()
+    driver_errors = (pymysql.err.Error,)
 
     @classmethod
     def _resolve_bin_dir(cls, bin_dir: Path | None) -> Path:
@@ -234,15 +236,6 @@ class MariaDBInstance(EngineInstance):
                 (str(path), delimiter),
             )
 
-    def analyze_sql(self, table: str) -> str:
-        return f"ANALYZE TABLE {table}"
-
-    def statement_timeout_sql(self, seconds: float) -> str:
-        return f"SET SESSION max_statement_time = {seconds:g}"
-
-    def explain_sql(self, query: str) -> str:
-        return f"EXPLAIN FORMAT=JSON {query}"
-
     def metrics_snapshot(self, conn: Any, database: str) -> dict[str, object]:
         """Every numeric counter of SHOW GLOBAL STATUS."""
         with conn.cursor() as cur:
@@ -254,9 +247,6 @@ class MariaDBInstance(EngineInstance):
                 except (TypeError, ValueError):
                     continue
         return out
-
-    def is_timeout_error(self, exc: Exception) -> bool:
-        return isinstance(exc, pymysql.err.OperationalError) and exc.args and exc.args[0] == 1969
 
 
 def _number(text: Any, kind: KnobType) -> int | float | None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import psycopg
 
+from raytune.engines._dialect import PostgresDialect
 from raytune.engines._instance import EngineInstance
 from raytune.engines._process import run_as
 from raytune.errors import EngineError
@@ -42,7 +43,8 @@ class PostgresInstance(EngineInstance):
 
     engine = "postgres"
     server_binary = "postgres"
-    dialect = "postgres"
+    sql = PostgresDialect()
+    driver_errors = (psycopg.Error,)
     stop_signal = signal.SIGINT  # "fast" shutdown: abort sessions, checkpoint, exit
     reload_is_async = True  # pg_reload_conf() signals the postmaster; backends pick the file up shortly after
 
@@ -193,18 +195,6 @@ class PostgresInstance(EngineInstance):
             with open(path, "rb") as fh:
                 while chunk := fh.read(1 << 20):
                     copy.write(chunk)
-
-    def analyze_sql(self, table: str) -> str:
-        return f"ANALYZE {table}"
-
-    def statement_timeout_sql(self, seconds: float) -> str:
-        return f"SET statement_timeout = {int(seconds * 1000)}"
-
-    def explain_sql(self, query: str) -> str:
-        return f"EXPLAIN (FORMAT JSON) {query}"
-
-    def is_timeout_error(self, exc: Exception) -> bool:
-        return isinstance(exc, psycopg.errors.QueryCanceled)
 
     def metrics_snapshot(self, conn: Any, database: str) -> dict[str, object]:
         """Counters of pg_stat_database (this database), the background writer, the checkpointer and statio."""

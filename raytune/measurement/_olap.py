@@ -94,7 +94,7 @@ def run_olap(
     passes = [False] * (1 if warmup else 0) + [True] * repeats
     with instance.connect(database) as conn:
         cur = conn.cursor()
-        cur.execute(instance.statement_timeout_sql(timeout_s))
+        cur.execute(instance.sql.statement_timeout(timeout_s))
         for measured in passes:
             for name, sql in texts:
                 if name in timed_out:
@@ -104,7 +104,7 @@ def run_olap(
                 try:
                     elapsed = _execute(instance, cur, sql)
                 except Exception as exc:  # noqa: BLE001 - classify driver errors below
-                    if instance.is_timeout_error(exc):
+                    if instance.sql.is_timeout_error(exc):
                         timed_out.add(name)
                         continue
                     if not instance.running:
@@ -138,7 +138,7 @@ def collect_plans(instance: EngineInstance, database: str, queries: Sequence[Que
         cur = conn.cursor()
         for q in queries:
             try:
-                cur.execute(instance.explain_sql(q.translated(instance.dialect)))
+                cur.execute(instance.sql.explain_json(q.translated(instance.dialect)))
                 value = cur.fetchone()[0]
                 plans[q.name] = json.loads(value) if isinstance(value, str) else value
             except Exception as exc:  # noqa: BLE001 - a plan is informative, never fatal

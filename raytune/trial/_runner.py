@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from raytune.engines import EngineInstance, create_instance
-from raytune.errors import ConfigRejectedError, EngineError, InfraError, WorkloadError
+from raytune.engines import ApplyOutcome, EngineInstance, create_instance
+from raytune.errors import EngineError, InfraError, WorkloadError
 from raytune.hardware import Hardware, detect_hardware
 from raytune.home import ensure_home
 from raytune.knobs import KnobSpace, load_catalog, save_catalog
@@ -203,12 +203,11 @@ class TrialRunner:
             return record.fail(f"infrastructure: {exc}", self.instance.log_tail(), TrialStatus.INFRA_ERROR)
         record.engine_version = self._version
         record.timings["prepare_s"] = prepare_s
-        try:
-            result = self.instance.apply(native)
-        except ConfigRejectedError as exc:
+        result = self.instance.try_apply(native)
+        if result.outcome is not ApplyOutcome.APPLIED:
             record.timings["total_s"] = time.perf_counter() - t_start
-            status = TrialStatus.CRASHED if exc.crashed else TrialStatus.REJECTED
-            return record.fail(str(exc), exc.log_tail, status)
+            status = TrialStatus.CRASHED if result.outcome is ApplyOutcome.CRASHED else TrialStatus.REJECTED
+            return record.fail(result.error or "rejected", result.log_tail, status)
         record.applied = result.applied
         record.timings.update(apply_s=result.apply_s, restart_s=result.restart_s)
         self._pristine = not self.workload.writes

@@ -20,10 +20,8 @@ logger = logging.getLogger(__name__)
 _TPC = json.loads((Path(__file__).parent / "data" / "tpc.json").read_text())
 
 
-def _column_type(column: Column, dialect: str) -> str:
-    if column.type == "DOUBLE":
-        return "DOUBLE PRECISION" if dialect == "postgres" else "DOUBLE"
-    return column.type
+def _column_type(column: Column, instance: EngineInstance) -> str:
+    return instance.sql.double_type if column.type == "DOUBLE" else column.type
 
 
 class OlapWorkload(Workload):
@@ -131,7 +129,7 @@ class CustomWorkload(OlapWorkload):
                 cur.execute(translate(stmt.sql, "postgres", instance.dialect))
             for csv in sorted(self.data_dir.glob("*.csv")):
                 instance.load_csv(conn, csv.stem, csv, delimiter=",", header=True)
-                cur.execute(instance.analyze_sql(csv.stem))
+                cur.execute(instance.sql.analyze(csv.stem))
 
 
 def load_tables(
@@ -148,7 +146,7 @@ def load_tables(
     with instance.connect(database) as conn:
         cur = conn.cursor()
         for table, columns in tables.items():
-            cols = ", ".join(f"{c.name} {_column_type(c, instance.dialect)}" for c in columns)
+            cols = ", ".join(f"{c.name} {_column_type(c, instance)}" for c in columns)
             cur.execute(f"CREATE TABLE {table} ({cols})")
             instance.load_csv(conn, table, csv_path(table))  # type: ignore[operator]
         for table, cols in primary_keys.items():
@@ -159,7 +157,7 @@ def load_tables(
                 if table in tables:
                     cur.execute(f"CREATE INDEX {table}_ix{i} ON {table} ({', '.join(cols)})")
         for table in tables:
-            cur.execute(instance.analyze_sql(table))
-            if instance.dialect == "mysql":
+            cur.execute(instance.sql.analyze(table))
+            if instance.sql.statements_return_rows:
                 cur.fetchall()
     logger.info("loaded %d tables into %s in %.1fs", len(tables), instance.engine, time.perf_counter() - t0)

@@ -145,21 +145,7 @@ class SysbenchWorkload(OltpWorkload):
         return f"sysbench-{self.tables}x{self.table_size}"
 
     def _base(self, instance: EngineInstance) -> list[str]:
-        if instance.engine == "postgres":
-            conn = [
-                "--db-driver=pgsql",
-                "--pgsql-host=127.0.0.1",
-                f"--pgsql-port={instance.port}",
-                "--pgsql-user=knobray",
-                f"--pgsql-db={self.database}",
-            ]
-        else:
-            conn = [
-                "--db-driver=mysql",
-                f"--mysql-socket={instance.socket_path}",
-                "--mysql-user=root",
-                f"--mysql-db={self.database}",
-            ]
+        conn = instance.sql.sysbench_connection(instance, self.database)
         return ["sysbench", self.test, *conn, f"--tables={self.tables}", f"--table-size={self.table_size}"]
 
     def load(self, instance: EngineInstance) -> None:

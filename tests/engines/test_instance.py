@@ -246,3 +246,19 @@ def test_start_keeps_a_port_the_user_chose_and_reports_it_taken(workdir: Path) -
             assert instance.port == port
         finally:
             instance.destroy()
+
+
+def test_try_apply_returns_the_outcome_instead_of_raising(engine_instance: EngineInstance) -> None:
+    from raytune.engines import ApplyOutcome
+
+    crashed = engine_instance.try_apply(CRASHING[engine_instance.engine][1])  # refused at start-up
+    assert crashed.outcome is ApplyOutcome.CRASHED and crashed.applied == {} and crashed.log_tail
+    assert crashed.error and "\n" not in crashed.error
+    assert _select_one(engine_instance) == 1  # back up with its last good configuration
+    name, value, expected = RELOAD[engine_instance.engine]
+    applied = engine_instance.try_apply({name: value})
+    assert (
+        applied.outcome is ApplyOutcome.APPLIED
+        and applied.applied == {name: expected}
+        and applied.error is None
+    )
