@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
-def test_quick_tuning_benchmark_writes_results(tmp_path: Path) -> None:
+def test_quick_tuning_benchmark_judges_methods_by_their_confirmed_ratio(tmp_path: Path) -> None:
     # A previous run's leftovers in the work directory must not be counted as this run's trials.
     stale = tmp_path / "work" / "pg-tpch-quick" / "random" / "seed0" / "trials.parquet"
     stale.mkdir(parents=True)
@@ -25,51 +25,26 @@ def test_quick_tuning_benchmark_writes_results(tmp_path: Path) -> None:
     proc = _bench(tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads((tmp_path / "out" / "tuning-pg-tpch-quick.json").read_text())
-    assert result["direction"] == "min" and result["trials"] == 4
+    assert result["direction"] == "min" and result["trials"] == 4 and result["confirm"] == 1
     for method in ("random", "tpe"):
         data = result["methods"][method]
-        for key in (
-            "best_objective",
-            "improvement_over_default_pct",
-            "improvement_over_rules_pct",
-            "trials_to_within_5pct",
-            "wall_s",
-            "trial_overhead_pct",
-        ):
-            assert key in data and "per_seed" in data[key]
-        assert data["best_objective"]["mean"] > 0
-        assert [len(c) for c in data["curves"]] == [4]
-        assert len(result["remeasure"][method]["default"]) == 1
-        assert len(result["remeasure"][method]["ratio_best_to_default"]["per_pair"]) == 1
-    assert set(result["remeasure"]) == {"rules", "random", "tpe"}
+        run = data["runs"][0]
+        assert run["confirmed_ratio_to_default"] > 0 and len(run["confirmed_ratios"]) == 2  # 2 rounds
+        assert isinstance(run["significant"], bool) and data["significant"] == [run["significant"]]
+        assert run["in_search_ratio_of_crowned"] is None or run["in_search_ratio_of_crowned"] > 0
+        assert len(run["curve"]) == 4 and data["wall_s"]["mean"] > 0
+        rows = TrialStore(tmp_path / "work" / "pg-tpch-quick" / method / "seed0").rows()
+        confirm = [r for r in rows if r["confirms"]]
+        assert len(rows) - len(confirm) == 4  # the stale store was not counted
+        assert len(confirm) == 6 and max_overlap(confirm) == 1  # default, rules, 1 config x 2 rounds, alone
     assert not (stale / "stale.parquet").exists()
-    assert result["methods"]["default"]["best_objective"]["mean"] > 0
-    assert len(result["methods"]["default"]["best_objective"]["per_search"]) == 2  # one per method and seed
     assert (tmp_path / "out" / "tuning-pg-tpch-quick.png").stat().st_size > 1000
-
-    # Re-measuring the recorded best configs again: default and best alternate on one instance, never at once.
-    again = _bench(tmp_path, "--remeasure-only", "random,tpe")
-    assert again.returncode == 0, again.stderr[-2000:]
-    redone = json.loads((tmp_path / "out" / "tuning-pg-tpch-quick.json").read_text())
-    assert redone["methods"] == result["methods"]
-    assert redone["remeasure_previous"] == {m: result["remeasure"][m] for m in ("random", "tpe")}
-    assert [run["command"].split()[-1] for run in redone["remeasure_runs"]] == ["random,tpe"]
-    assert redone["remeasure"]["rules"] == result["remeasure"]["rules"]  # not named, so kept
-    for method in ("random", "tpe"):
-        rows = TrialStore(tmp_path / "work" / "pg-tpch-quick" / "remeasure" / method).rows()
-        assert [r["config"] for r in rows] == [{}, result["methods"][method]["best_config"]]
-        assert max_overlap(rows) == 1
-        assert len(redone["remeasure"][method]["best"]) == 1
+    assert "confirmed/default" in proc.stdout
 
 
-def test_remeasure_only_without_a_recorded_run_fails_clearly(tmp_path: Path) -> None:
-    proc = _bench(tmp_path, "--remeasure-only")
-    assert proc.returncode == 2
-    assert "no recorded run at" in proc.stderr and "run the scenario first" in proc.stderr
-    (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "tuning-pg-tpch-quick.json").write_text("{}")
-    proc = _bench(tmp_path, "--remeasure-only", "tpe,bogus")
-    assert proc.returncode == 2 and "cannot re-measure bogus" in proc.stderr
+def test_unknown_method_fails_clearly(tmp_path: Path) -> None:
+    proc = _bench(tmp_path, "--methods", "tpe,bogus")
+    assert proc.returncode == 2 and "unknown method bogus" in proc.stderr
 
 
 def _bench(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
