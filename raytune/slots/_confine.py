@@ -57,7 +57,9 @@ def _own_path(controller: str) -> str | None:
     for line in lines:
         _, names, path = line.split(":", 2)
         if controller in names.split(","):
-            return path
+            # A process already in a slot's group is placed relative to the group it came from.
+            parts = path.split("/")
+            return "/".join(parts[: parts.index(GROUP_PARENT)]) if GROUP_PARENT in parts else path
     return None
 
 
@@ -146,7 +148,6 @@ def confine_process(slot: Slot, name: str, pid: int | None = None) -> Confinemen
     """
     pid = pid or os.getpid()
     cpus = slot.cpu_set
-    pin_process(pid, cpus)
     groups: list[str] = []
     cpu_mode, memory_mode = "affinity", "not enforced: no writable memory cgroup"
     try:
@@ -168,6 +169,8 @@ def confine_process(slot: Slot, name: str, pid: int | None = None) -> Confinemen
                 memory_mode = f"cgroup v2, limit {slot.shape.memory_bytes} bytes"
         except OSError as exc:
             logger.debug("no v2 cgroup for slot %s: %s", name, exc)
+    # Affinity last: a process still in another slot's cpuset may not be given CPUs outside that set.
+    pin_process(pid, cpus)
     logger.debug(
         "slot %s: pid %d on CPUs %s (%s), memory %s", name, pid, _cpu_list(cpus), cpu_mode, memory_mode
     )
@@ -222,13 +225,16 @@ def sweep_empty_groups() -> int:
         parent = base / own.lstrip("/") / GROUP_PARENT
         if not parent.is_dir():
             continue
-        for group in parent.iterdir():
-            if group.is_dir():
-                try:
-                    os.rmdir(group)
-                    removed += 1
-                except OSError:
-                    pass
+        # Deepest first, so that a group whose children went can go too.
+        groups = sorted(
+            (d for d in parent.rglob("*") if d.is_dir()), key=lambda d: len(d.parts), reverse=True
+        )
+        for group in groups:
+            try:
+                os.rmdir(group)
+                removed += 1
+            except OSError:
+                pass  # it still has processes
     return removed
 
 

@@ -79,15 +79,19 @@ def objective_for(workload: Workload, settings: MeasureSettings | None = None) -
     return Objective.for_workload(olap, s.objective, timeout_s=s.timeout_s, workload=workload.name)
 
 
-def failure_status(exc: BaseException, server_running: bool) -> TrialStatus:
+def failure_status(
+    exc: BaseException, server_running: bool, driver_errors: tuple[type[Exception], ...] = ()
+) -> TrialStatus:
     """The status a measurement failure stands for; a programming error is re-raised, never blamed on a config.
+
+    ``driver_errors`` are the engine's DB-API errors: the server refusing or dropping a statement.
 
     Raises:
         BaseException: ``exc`` itself when it is not a failure a configuration or the machine can cause.
     """
     if isinstance(exc, ClientTimeoutError):
         return TrialStatus.TIMED_OUT
-    if isinstance(exc, QueryFailedError | ClientFailedError | EngineError):
+    if isinstance(exc, (QueryFailedError, ClientFailedError, EngineError, *driver_errors)):
         return TrialStatus.REJECTED if server_running else TrialStatus.CRASHED
     if isinstance(exc, OSError | WorkloadError | InfraError):
         return TrialStatus.INFRA_ERROR
@@ -214,7 +218,7 @@ class TrialRunner:
         try:
             self._measure(record, on_progress)
         except Exception as exc:  # noqa: BLE001 - failure_status re-raises what is not a trial outcome
-            status = failure_status(exc, self.instance.running)
+            status = failure_status(exc, self._server_survived(), self.instance.driver_errors)
             record.fail(str(exc) or type(exc).__name__, self.instance.log_tail(), status)
             self._repair()
         else:
@@ -287,6 +291,18 @@ class TrialRunner:
         record.metrics = delta(before, snapshot(self.instance, db))
         if s.plans and isinstance(self.workload, OlapWorkload):
             record.plans = collect_plans(self.instance, db, self.workload.queries_for(self.instance.dialect))
+
+    def _server_survived(self) -> bool:
+        """Whether the server is still up and answering after a failure (its socket may close a moment before
+        its process can be seen to have exited, so the process check alone could call a crash a rejection)."""
+        if not self.instance.running:
+            return False
+        try:
+            with self.instance.connect() as conn:
+                conn.cursor().execute("SELECT 1")
+        except Exception:  # noqa: BLE001 - any failure to answer means it did not survive
+            return False
+        return self.instance.running
 
     def _repair(self) -> None:
         """Brings the instance back after a failed run; falls back to a fresh clone of the golden data."""

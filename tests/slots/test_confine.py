@@ -58,3 +58,30 @@ def test_groups_of_dead_owners_are_swept() -> None:
     got = _confined_child(0, f"{os.getpid()}-sweep")
     sweep_empty_groups()
     assert not any(Path(g).exists() for g in got["groups"])
+
+
+MOVER = """
+import json, os, sys
+from raytune.slots import SlotShape, confine_tree, slot_on_this_node
+shape = SlotShape(cpus=1, memory_bytes=512 * 1024**2)
+cpus = tuple(sorted(os.sched_getaffinity(0)))
+seen = []
+for index in (0, 1, 0):  # one trial after another in different slots, as a leased instance does
+    confine_tree(slot_on_this_node(index, shape, cpus), "test-move-" + sys.argv[1] + str(index))
+    seen.append(sorted(os.sched_getaffinity(0)))
+print(json.dumps(seen))
+"""
+
+
+def test_a_process_moves_from_slot_to_slot() -> None:
+    import json
+
+    out = subprocess.run(
+        [sys.executable, "-c", MOVER, str(os.getpid())],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path.cwd(),
+    )
+    first, second = sorted(os.sched_getaffinity(0))[:2]
+    assert json.loads(out.stdout) == [[first], [second], [first]]

@@ -23,3 +23,16 @@ def test_programming_errors_are_never_blamed_on_the_config() -> None:
     for bug in (TypeError("bad operand"), KeyError("x"), AttributeError("y")):
         with pytest.raises(type(bug)):
             failure_status(bug, server_running=True)
+
+
+def test_driver_errors_of_the_engine_are_the_servers_not_bugs() -> None:
+    from raytune.trial import failure_status
+
+    class DriverErrorFake(Exception):  # a fake DB-API error class, as an engine declares its driver's
+        pass
+
+    assert failure_status(DriverErrorFake("server closed the connection"), False, (DriverErrorFake,)) is (
+        TrialStatus.CRASHED
+    )
+    with pytest.raises(DriverErrorFake):
+        failure_status(DriverErrorFake("x"), True)  # not declared: treated as a bug

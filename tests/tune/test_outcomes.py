@@ -89,7 +89,7 @@ def test_a_lost_instance_is_retried_on_a_healthy_slot_and_never_penalised(tmp_pa
 
     thread = threading.Thread(target=kill_instance_mid_trial, daemon=True)
     thread.start()
-    slow = MeasureSettings(repeats=6, timeout_s=20, plans=False)
+    slow = MeasureSettings(repeats=60, timeout_s=20, plans=False)  # long enough to be killed mid-measurement
     rows = run_search(_spec(results, [{"work_mem": "32MB"}], instances=2, settings=slow)).rows()
     thread.join(timeout=10)
     assert killed, "no instance was leased"

@@ -211,5 +211,6 @@ def test_server_killed_mid_trial_fails_that_trial_and_the_search_finishes(
     assert killed, "no server was found to kill"
     assert len(rows) == 6
     failed = [r for r in rows if r["status"] == "CRASHED"]
+    assert len(failed) >= 1, [(r["status"], r["error"], r["instance"]) for r in rows]
     assert len(failed) >= 1 and all(r["error"] for r in failed)
     assert rows[-1]["status"] == "SUCCEEDED" or any(r["status"] == "SUCCEEDED" for r in rows[-2:])
