@@ -36,3 +36,8 @@ class ConfigRejectedError(EngineError):
 class InfraError(KnobrayError):
     """knobray or the machine failed (a lost actor, a full disk, a server that will not start with its defaults):
     not the configuration's fault, so it is retried and never scored as a bad configuration."""
+
+
+# What the machine or knobray's own set-up can raise around a trial, as opposed to a bug. A server error outside
+# a configuration's application and measurement (it will not start with the defaults) counts too.
+INFRA_ERRORS: tuple[type[BaseException], ...] = (InfraError, WorkloadError, EngineError, OSError)

@@ -64,7 +64,10 @@ def _kill_server(root: Path, pid: object) -> None:
         try:
             os.killpg(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass  # it exited meanwhile
 
 
 def sweep_orphans(instances_dir: Path) -> int:

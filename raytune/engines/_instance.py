@@ -229,13 +229,17 @@ class EngineInstance(ServerLifecycle):
             *self.driver_errors,
         ) as exc:  # the server's refusal, not a bug
             log = self.log_tail()
-            crashed = not self.running
+            crashed = not self.answers()
             reason = (
                 str(exc)
                 if isinstance(exc, EngineError | KnobError | OSError)
                 else f"{type(exc).__name__}: {exc}"
             )
-            self._restore(previous)
+            try:
+                self._restore(previous)
+            except EngineError as lost:  # it will not come back even with the last good config
+                logger.warning("%s did not recover after a rejected configuration: %s", self.engine, lost)
+                crashed = True  # left stopped: the next trial prepares the instance again from golden data
             outcome = ApplyOutcome.CRASHED if crashed else ApplyOutcome.REJECTED
             verb = "crashed under" if crashed else "rejected"
             message = f"{self.engine} {verb} the configuration: {reason}".splitlines()[0]

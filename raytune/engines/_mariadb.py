@@ -63,7 +63,7 @@ class MariaDBInstance(EngineInstance):
     engine = "mariadb"
     server_binary = "mariadbd"
     sql = MariaDBDialect()
-    driver_errors = (pymysql.err.Error,)
+    driver_errors = (pymysql.err.OperationalError, pymysql.err.InternalError, pymysql.err.DataError)
 
     @classmethod
     def _resolve_bin_dir(cls, bin_dir: Path | None) -> Path:

@@ -44,7 +44,9 @@ class PostgresInstance(EngineInstance):
     engine = "postgres"
     server_binary = "postgres"
     sql = PostgresDialect()
-    driver_errors = (psycopg.Error,)
+    # What the server does to a statement (out of memory, cancelled, connection lost, bad data), not a misuse of
+    # the driver (ProgrammingError, InterfaceError), which is a bug.
+    driver_errors = (psycopg.OperationalError, psycopg.InternalError, psycopg.DataError)
     stop_signal = signal.SIGINT  # "fast" shutdown: abort sessions, checkpoint, exit
     reload_is_async = True  # pg_reload_conf() signals the postmaster; backends pick the file up shortly after
 

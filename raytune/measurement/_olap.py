@@ -103,7 +103,7 @@ def run_olap(
                     on_query(name)
                 try:
                     elapsed = _execute(instance, cur, sql)
-                except Exception as exc:  # noqa: BLE001 - classify driver errors below
+                except (*instance.driver_errors, OSError) as exc:  # the server's refusal; a bug propagates
                     if instance.sql.is_timeout_error(exc):
                         timed_out.add(name)
                         continue

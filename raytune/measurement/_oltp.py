@@ -58,15 +58,19 @@ def _run_client(
     """
     samples: list[ProgressSample] = []
     lines: list[str] = []
+    failures: list[BaseException] = []
 
     def read(stream: IO[str]) -> None:
-        for line in stream:
-            lines.append(line)
-            sample = workload.parse_progress(line)
-            if sample is not None:
-                samples.append(sample)
-                if on_sample:
-                    on_sample(sample)
+        try:
+            for line in stream:
+                lines.append(line)
+                sample = workload.parse_progress(line)
+                if sample is not None:
+                    samples.append(sample)
+                    if on_sample:
+                        on_sample(sample)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread below
+            failures.append(exc)
 
     with normal_priority():
         proc = subprocess.Popen(
@@ -89,7 +93,9 @@ def _run_client(
             proc.wait()
             reader.join(timeout=5)
             raise ClientTimeoutError(f"{name} ran past its {timeout:.0f}s limit and was killed") from None
-        reader.join(timeout=5)
+        reader.join()  # the client exited, so its output ends: the reader finishes
+    if failures:
+        raise failures[0]  # a bug in parsing is knobray's, never the configuration's
     output = "".join(lines)
     if code != 0:
         tail = [ln for ln in output.strip().splitlines() if ln.strip()][-1:] or ["no output"]

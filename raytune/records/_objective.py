@@ -58,7 +58,8 @@ class Objective:
             raise KnobrayError(f"objective {choice!r} does not fit {what}; use {kinds}")
         name = _NAMES[(choice, olap)]
         direction = Direction.MAXIMIZE if name == "throughput_tps" else Direction.MINIMIZE
-        fallback = timeout_s * 100 if direction is Direction.MINIMIZE else 0.0
+        in_ms = 1000.0 if name.endswith("_ms") else 1.0
+        fallback = timeout_s * 100 * in_ms if direction is Direction.MINIMIZE else 0.0
         return cls(name, direction, penalty_factor, fallback)
 
     @property

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from raytune.engines import ApplyOutcome, EngineInstance, create_instance
-from raytune.errors import EngineError, InfraError, WorkloadError
+from raytune.errors import INFRA_ERRORS, EngineError
 from raytune.hardware import Hardware, detect_hardware
 from raytune.home import ensure_home
 from raytune.knobs import KnobSpace, load_catalog, save_catalog
@@ -93,7 +93,7 @@ def failure_status(
         return TrialStatus.TIMED_OUT
     if isinstance(exc, (QueryFailedError, ClientFailedError, EngineError, *driver_errors)):
         return TrialStatus.REJECTED if server_running else TrialStatus.CRASHED
-    if isinstance(exc, OSError | WorkloadError | InfraError):
+    if isinstance(exc, INFRA_ERRORS):
         return TrialStatus.INFRA_ERROR
     raise exc
 
@@ -201,7 +201,7 @@ class TrialRunner:
                 prepare_s = self.prepare()
             else:
                 self.instance.ensure_healthy()
-        except (EngineError, WorkloadError, OSError) as exc:
+        except INFRA_ERRORS as exc:
             # The defaults on golden data would not come up: the machine's or knobray's failure, not the config's.
             record.timings["total_s"] = time.perf_counter() - t_start
             return record.fail(f"infrastructure: {exc}", self.instance.log_tail(), TrialStatus.INFRA_ERROR)
@@ -218,7 +218,7 @@ class TrialRunner:
         try:
             self._measure(record, on_progress)
         except Exception as exc:  # noqa: BLE001 - failure_status re-raises what is not a trial outcome
-            status = failure_status(exc, self._server_survived(), self.instance.driver_errors)
+            status = failure_status(exc, self.instance.answers(), self.instance.driver_errors)
             record.fail(str(exc) or type(exc).__name__, self.instance.log_tail(), status)
             self._repair()
         else:
@@ -291,18 +291,6 @@ class TrialRunner:
         record.metrics = delta(before, snapshot(self.instance, db))
         if s.plans and isinstance(self.workload, OlapWorkload):
             record.plans = collect_plans(self.instance, db, self.workload.queries_for(self.instance.dialect))
-
-    def _server_survived(self) -> bool:
-        """Whether the server is still up and answering after a failure (its socket may close a moment before
-        its process can be seen to have exited, so the process check alone could call a crash a rejection)."""
-        if not self.instance.running:
-            return False
-        try:
-            with self.instance.connect() as conn:
-                conn.cursor().execute("SELECT 1")
-        except Exception:  # noqa: BLE001 - any failure to answer means it did not survive
-            return False
-        return self.instance.running
 
     def _repair(self) -> None:
         """Brings the instance back after a failed run; falls back to a fresh clone of the golden data."""

@@ -335,6 +335,9 @@ def _fit(
         for cb in tuner._local_tuner._run_config.callbacks or []:  # noqa: SLF001 - re-attach the progress hook
             if isinstance(cb, RecordWriter):
                 cb.on_record = on_record
+                cb.pool_name = (
+                    name  # the resumed search's own pool: errored trials release their leases there
+                )
     else:
         tuner = tune.Tuner(
             trainable,

@@ -16,7 +16,7 @@ import ray
 from ray import tune
 from ray.exceptions import RayActorError, RayTaskError
 
-from raytune.errors import EngineError, InfraError, WorkloadError
+from raytune.errors import INFRA_ERRORS, InfraError
 from raytune.records import TrialStatus
 from raytune.tune._pool import POOL_NAMESPACE
 
@@ -52,7 +52,7 @@ def run_on_instance(
     except RayActorError as exc:
         return index, None, f"instance actor lost: {_first_line(exc)}"
     except RayTaskError as exc:
-        if isinstance(exc.cause, EngineError | WorkloadError | OSError):
+        if isinstance(exc.cause, INFRA_ERRORS):
             return index, None, f"instance failed: {_first_line(exc.cause)}"
         raise  # a bug in knobray: it must be seen, not scored
     finally:
