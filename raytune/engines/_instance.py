@@ -67,6 +67,7 @@ class EngineInstance(ServerLifecycle):
 
     sql: ClassVar[SqlDialect]  # what workloads and measurement say to this engine
     driver_errors: ClassVar[tuple[type[Exception], ...]] = ()  # the DB-API driver's errors: server refusals
+    statement_errors: ClassVar[tuple[type[Exception], ...]] = ()  # any error a statement can end with
     reload_is_async: ClassVar[bool] = False  # whether reloaded values appear only after a moment
 
     @property

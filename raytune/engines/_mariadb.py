@@ -64,6 +64,7 @@ class MariaDBInstance(EngineInstance):
     server_binary = "mariadbd"
     sql = MariaDBDialect()
     driver_errors = (pymysql.err.OperationalError, pymysql.err.InternalError, pymysql.err.DataError)
+    statement_errors = (pymysql.err.Error,)
 
     @classmethod
     def _resolve_bin_dir(cls, bin_dir: Path | None) -> Path:

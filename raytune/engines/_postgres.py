@@ -47,6 +47,7 @@ class PostgresInstance(EngineInstance):
     # What the server does to a statement (out of memory, cancelled, connection lost, bad data), not a misuse of
     # the driver (ProgrammingError, InterfaceError), which is a bug.
     driver_errors = (psycopg.OperationalError, psycopg.InternalError, psycopg.DataError)
+    statement_errors = (psycopg.Error,)
     stop_signal = signal.SIGINT  # "fast" shutdown: abort sessions, checkpoint, exit
     reload_is_async = True  # pg_reload_conf() signals the postmaster; backends pick the file up shortly after
 

@@ -103,7 +103,7 @@ def run_olap(
                     on_query(name)
                 try:
                     elapsed = _execute(instance, cur, sql)
-                except (*instance.driver_errors, OSError) as exc:  # the server's refusal; a bug propagates
+                except (*instance.statement_errors, OSError) as exc:  # the query failed; a bug propagates
                     if instance.sql.is_timeout_error(exc):
                         timed_out.add(name)
                         continue
