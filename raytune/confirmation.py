@@ -9,10 +9,11 @@ the default and the rule config are measured again on one slot, one at a time, i
     ...
 
 Each config's ratio to the default (and to the rules) is taken within a round, so every ratio compares two
-runs made minutes apart under the same conditions. The crowned config has the best median ratio to the default.
-Its gain is *significant* only when every round agrees it is better than the default and the median gain is
-larger than the noise: the larger of 1%, the half-range of its ratios and the default's coefficient of
-variation over the rounds. Otherwise the search reports "no significant gain over the default".
+runs made minutes apart under the same conditions. The crowned config has the best median ratio to the default
+among those measured in every round. Its gain is *significant* only when every round agrees it is better than
+the default (a round the config failed counts against it) and the median gain is larger than the noise: the
+larger of 1%, the half-range of its ratios and the default's coefficient of variation over the rounds.
+Otherwise the search reports "no significant gain over the default".
 
 This module is pure logic over trial rows (``TrialStore.rows()``); ``raytune.tune`` runs the schedule.
 """
@@ -105,6 +106,7 @@ class ConfirmedConfig:
     ratio_to_rules: tuple[float, ...]
     significant: bool
     noise: float
+    failed_rounds: int = 0  # rounds in which the default succeeded and this config did not
 
     @property
     def median_to_default(self) -> float | None:
@@ -123,6 +125,7 @@ class ConfirmedConfig:
             "values": list(self.values),
             "in_search": self.in_search,
             "noise": self.noise,
+            "failed_rounds": self.failed_rounds,
             "significant": self.significant,
         }
 
@@ -160,6 +163,12 @@ def _pairs(mine: dict[int, float], base: dict[int, float]) -> tuple[float, ...]:
     return tuple(mine[r] / base[r] for r in sorted(mine) if r in base and base[r] != 0)
 
 
+def _median(c: ConfirmedConfig) -> float:
+    median = c.median_to_default
+    assert median is not None  # only configs with at least one ratio are kept
+    return median
+
+
 def analyse(rows: Sequence[dict[str, Any]], objective: Objective) -> Confirmation | None:
     """The confirmation of a search from its rows; None when it has no confirmation runs."""
     confirm_rows = [r for r in rows if r.get("confirms")]
@@ -182,6 +191,7 @@ def analyse(rows: Sequence[dict[str, Any]], objective: Objective) -> Confirmatio
         spread = (max(to_default) - min(to_default)) / 2
         noise = max(MIN_NOISE, spread, default_cv)
         median_gain = objective.gain(statistics.median(to_default))
+        failed = len(set(default) - set(mine))
         confirmed.append(
             ConfirmedConfig(
                 confirms=label,
@@ -190,11 +200,13 @@ def analyse(rows: Sequence[dict[str, Any]], objective: Objective) -> Confirmatio
                 values=tuple(mine[r] for r in sorted(mine)),
                 ratio_to_default=to_default,
                 ratio_to_rules=_pairs(mine, rules) if label != RULES else (),
-                significant=all(g > 0 for g in gains) and median_gain > noise,
+                significant=failed == 0 and all(g > 0 for g in gains) and median_gain > noise,
                 noise=noise,
+                failed_rounds=failed,
             )
         )
-    confirmed.sort(key=lambda c: -objective.gain(c.median_to_default or 1.0))
+    # Configs measured in every round first, then by their median gain over the default.
+    confirmed.sort(key=lambda c: (c.failed_rounds > 0, -objective.gain(_median(c))))
     return Confirmation(
         rounds=rounds,
         default_values=tuple(default[r] for r in sorted(default)),

@@ -113,13 +113,16 @@ def _shape(slot: dict[str, Any]) -> str:
 
 def _ratio_text(c: ConfirmedConfig, rounds: int) -> str:
     values = ", ".join(f"{v:.3f}" for v in c.ratio_to_default)
-    return f"{c.median_to_default:.3f}x the default (rounds: {values}; {rounds} rounds)"
+    failed = f", failed in {c.failed_rounds}" if c.failed_rounds else ""
+    return f"{c.median_to_default:.3f}x the default (rounds: {values}; {len(c.ratio_to_default)} of {rounds}{failed})"
 
 
 def _conf_header(summary: SearchSummary) -> list[str]:
     lines = [f"# tuned for {_shape(summary.slot)}: {summary.objective.name}"]
     c = summary.crowned
-    if c is None:
+    if c is None and summary.confirmation is not None:
+        lines.append("# not confirmed: every confirmation run failed; keep the server defaults")
+    elif c is None:
         lines.append("# not confirmed: a single in-search measurement (run with --confirm K to confirm)")
     elif summary.significant:
         lines.append(f"# confirmed: {_ratio_text(c, summary.confirmation.rounds)}")  # type: ignore[union-attr]
@@ -257,7 +260,9 @@ def format_summary(summary: SearchSummary) -> list[str]:
     ]
     conf = summary.confirmation
     if conf is None:
-        lines.append("not confirmed (--confirm 0): in-search numbers are single, possibly noisy runs")
+        lines.append(
+            "not confirmed (no confirmation runs recorded): in-search numbers are single, noisy runs"
+        )
         return lines
     lines.append(
         f"confirmed ({conf.rounds} rounds, each config re-measured alone, interleaved with the default):"

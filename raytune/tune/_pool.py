@@ -176,6 +176,12 @@ class InstancePool:
         self.leases[trial_id] = (node_id, free[0], time.monotonic())
         return free[0], actors[free[0]]
 
+    def release_all(self) -> int:
+        """Drops every lease (between the stages of a search, when no trial runs); returns how many there were."""
+        held = len(self.leases)
+        self.leases.clear()
+        return held
+
     def release(self, trial_id: str) -> bool:
         """Returns the trial's instance to the pool; False if it held none."""
         return self.leases.pop(trial_id, None) is not None

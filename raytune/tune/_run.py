@@ -226,20 +226,26 @@ def run_search(
     trainable = tune.with_resources(make_trainable(name, space), {"cpu": 0, "db_slot": 1})
 
     def fit(run_name: str, space_: dict[str, Any], alg: Any, n: int, limit: int, optimizer: str) -> None:
-        _fit(
-            spec,
-            results,
-            run_name,
-            trainable,
-            space_,
-            alg,
-            n,
-            limit,
-            name,
-            optimizer,
-            on_record,
-            resume=resume,
-        )
+        # --time-budget bounds the optimizer's stage only: baselines and confirmation always run in full.
+        budget = spec.time_budget_s if run_name == "search" and spec.optimizer != "configs" else None
+        try:
+            _fit(
+                spec,
+                results,
+                run_name,
+                trainable,
+                space_,
+                alg,
+                n,
+                limit,
+                name,
+                optimizer,
+                on_record,
+                resume=resume,
+                budget_s=budget,
+            )
+        finally:
+            ray.get(pool.release_all.remote())  # a trial stopped by Tune never reached its release
 
     try:
         rules_config = _run_baselines(spec, shape, store, fit, concurrency)
@@ -326,6 +332,7 @@ def _fit(
     on_record: Callable[[dict[str, Any]], None] | None,
     *,
     resume: bool,
+    budget_s: float | None = None,
 ) -> None:
     storage = str(results / "ray")
     path = os.path.join(storage, run_name)
@@ -351,7 +358,7 @@ def _fit(
                 # a cluster); without this cap a grid of configs would run as many at once as there are slots.
                 # (A ConcurrencyLimiter already caps the optimizers; Tune warns when told twice.)
                 max_concurrent_trials=None if isinstance(search_alg, ConcurrencyLimiter) else concurrency,
-                time_budget_s=spec.time_budget_s,
+                time_budget_s=budget_s,
             ),
             run_config=tune.RunConfig(
                 name=run_name,
@@ -361,13 +368,16 @@ def _fit(
                 failure_config=tune.FailureConfig(max_failures=0),
             ),
         )
+    started = time.monotonic()
     grid = tuner.fit()
     trials = grid._experiment_analysis.trials  # noqa: SLF001 - statuses tell an interrupted run from a finished one
     _raise_bugs(trials)
     grid_size = len(space[CONFIG_KEY]["grid_search"]) if CONFIG_KEY in space else 1
     expected = num_samples * grid_size
     unfinished = [t for t in trials if t.status not in ("TERMINATED", "ERROR")]
-    if unfinished or (spec.time_budget_s is None and len(trials) < expected):
+    if budget_s is not None and time.monotonic() - started >= budget_s:
+        return  # the budget ended the stage: what ran is what there is (an earlier stop was an interrupt)
+    if unfinished or len(trials) < expected:
         raise KeyboardInterrupt(f"{run_name} was interrupted after {len(trials) - len(unfinished)} trials")
 
 
