@@ -104,9 +104,14 @@ def _v1_memory(name: str, limit: int, pid: int) -> Path:
     return group
 
 
+def _v2_root() -> Path:
+    """The unified (v2) hierarchy: the cgroup root itself on a pure v2 host, ``unified/`` on a hybrid one."""
+    return CGROUP_ROOT if (CGROUP_ROOT / "cgroup.controllers").exists() else CGROUP_ROOT / "unified"
+
+
 def _v2_group(name: str, cpus: tuple[int, ...], limit: int, pid: int) -> tuple[Path, bool, bool]:
     own = _own_path("")
-    unified = CGROUP_ROOT if (CGROUP_ROOT / "cgroup.controllers").exists() else CGROUP_ROOT / "unified"
+    unified = _v2_root()
     if own is None or not (unified / "cgroup.controllers").exists():
         raise OSError("no cgroup v2 hierarchy")
     parent = unified / own.lstrip("/") / GROUP_PARENT
@@ -219,7 +224,7 @@ def sweep_empty_groups() -> int:
     removed = 0
     for controller, key in (("cpuset", "cpuset"), ("memory", "memory"), ("unified", "")):
         own = _own_path(key)
-        base = CGROUP_ROOT / controller if controller != "unified" else CGROUP_ROOT / "unified"
+        base = CGROUP_ROOT / controller if controller != "unified" else _v2_root()
         if own is None or not base.exists():
             continue
         parent = base / own.lstrip("/") / GROUP_PARENT

@@ -88,6 +88,7 @@ class InstanceActor:
             data_dir=Path(w.data_dir) if w.data_dir else None,
         )
         self.index = index
+        self.group = f"{spec.search_id}-i{index}"
         self.runner = TrialRunner(
             spec.engine,
             workload,
@@ -103,7 +104,8 @@ class InstanceActor:
 
         with lease_slot(self.capacity, preferred=self.index) as index:
             slot = slot_on_this_node(index, self.shape, self.node_cpus)
-            confinement = confine_tree(slot, f"slot{index}")
+            # One group per instance: its CPU set follows the leased slot, its memory charges stay its own.
+            confinement = confine_tree(slot, self.group)
             self.runner.slot = {
                 **slot.to_dict(),
                 "shape": self.shape.describe(),
