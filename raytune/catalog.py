@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from raytune.engines import create_instance
+from raytune.engines import ENGINES, create_instance
 from raytune.errors import KnobrayError
 from raytune.home import knobray_home
 from raytune.knobs import save_catalog
@@ -34,7 +34,7 @@ def write_catalog(engine: str, out: Path | None, bin_dir: Path | None = None) ->
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m raytune.catalog", description=__doc__.splitlines()[0])
-    parser.add_argument("--engine", required=True, choices=["postgres", "mariadb"])
+    parser.add_argument("--engine", required=True, choices=list(ENGINES))
     parser.add_argument("--out", type=Path, help="output JSON (default: the per-version cache)")
     parser.add_argument(
         "--bin-dir", type=Path, help="server bin directory (default: the engine's default install)"

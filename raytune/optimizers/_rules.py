@@ -83,9 +83,14 @@ def mariadb_rule_config(hw: Hardware, workload_type: str = "dw") -> dict[str, st
     }
 
 
+RULES = {"postgres": pgtune_config, "mariadb": mariadb_rule_config}  # each engine's rule-based baseline
+
+
 def rule_config(engine: str, hw: Hardware, workload_kind: str) -> dict[str, str]:
-    """The rule-based baseline for ``engine``: analytic workloads use the ``dw`` rules, transactional ``oltp``."""
+    """The rule-based baseline for ``engine``: analytic workloads use the ``dw`` rules, transactional ``oltp``.
+
+    Raises:
+        KeyError: An engine without rules (every engine knobray tunes has them).
+    """
     workload_type = "dw" if workload_kind == "olap" else "oltp"
-    if engine == "postgres":
-        return pgtune_config(hw, workload_type)
-    return mariadb_rule_config(hw, workload_type)
+    return RULES[engine](hw, workload_type)

@@ -86,8 +86,10 @@ def workload_from_args(args: argparse.Namespace) -> Workload:
     Raises:
         KnobrayError: Unknown engine or workload, or bad workload inputs.
     """
-    if args.engine not in ("postgres", "mariadb"):
-        raise KnobrayError(f"unknown engine {args.engine!r}; use postgres or mariadb")
+    from raytune.engines import ENGINES
+
+    if args.engine not in ENGINES:
+        raise KnobrayError(f"unknown engine {args.engine!r}; use one of: {', '.join(ENGINES)}")
     workload = make_workload(
         args.workload,
         sf=args.sf,

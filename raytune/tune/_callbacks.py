@@ -10,12 +10,26 @@ from typing import Any
 
 import ray
 from ray.tune import Callback
+from ray.tune.stopper import Stopper
 
 from raytune.records import TrialRecord, TrialStatus
 from raytune.storage import TrialStore
 from raytune.tune._pool import POOL_NAMESPACE
 
 logger = logging.getLogger(__name__)
+
+
+class StopOnBug(Stopper):
+    """Stops the whole experiment once a trial failed with anything but an infrastructure failure (a bug)."""
+
+    def __init__(self) -> None:
+        self.bug: str | None = None
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        return self.bug is not None
 
 
 class RecordWriter(Callback):
@@ -28,7 +42,9 @@ class RecordWriter(Callback):
         optimizer: str,
         engine: str,
         on_record: Callable[[dict[str, Any]], None] | None = None,
+        stopper: StopOnBug | None = None,
     ) -> None:
+        self.stopper = stopper
         self.engine = engine
         self.results_dir = Path(results_dir)
         self.pool_name = pool_name
@@ -77,6 +93,8 @@ class RecordWriter(Callback):
             text = ""
         text = text or "the trial raised an error in Ray"
         error = ([ln.strip() for ln in text.splitlines() if ln.strip()] or ["unknown error"])[-1]
+        if self.stopper is not None and "InfraError" not in text:
+            self.stopper.bug = error  # a bug: no further trial starts
         # Never a config's fault: an infrastructure failure that persisted, or a bug (the search stops on it).
         record = TrialRecord(trial_id=trial.trial_id, engine=self.engine).fail(
             f"trial errored in Ray: {error}", status=TrialStatus.INFRA_ERROR

@@ -26,7 +26,7 @@ from raytune.records import Objective
 from raytune.slots import SlotShape, resolve_shape
 from raytune.storage import TrialStore
 from raytune.trial import MeasureSettings
-from raytune.tune._callbacks import RecordWriter
+from raytune.tune._callbacks import RecordWriter, StopOnBug
 from raytune.tune._pool import (
     POOL_NAMESPACE,
     InstancePool,
@@ -346,6 +346,7 @@ def _fit(
                     name  # the resumed search's own pool: errored trials release their leases there
                 )
     else:
+        stopper = StopOnBug()
         tuner = tune.Tuner(
             trainable,
             param_space=space,
@@ -364,7 +365,8 @@ def _fit(
                 name=run_name,
                 storage_path=storage,
                 verbose=0,
-                callbacks=[RecordWriter(results, name, optimizer, spec.engine, on_record)],
+                callbacks=[RecordWriter(results, name, optimizer, spec.engine, on_record, stopper)],
+                stop=stopper,
                 failure_config=tune.FailureConfig(max_failures=0),
             ),
         )
