@@ -231,20 +231,15 @@ def run_scenario(
 
 def _scaling(scn: dict[str, Any], out: Path, trials: int) -> dict[str, Any]:
     """Random search with 1 and with 2 slots of one shape (no confirmation): trials per hour."""
-    result: dict[str, Any] = {}
-    cpus = max(
-        1, detect_hardware().cores // 2
-    )  # the 2-slot shape for both: 1 slot must not get twice the CPUs
+    node = detect_hardware()
+    # The 2-slot shape for both runs: a single slot must not get twice the CPUs and memory.
+    shape = {"slot_cpus": max(1, node.cores // 2), "slot_memory_bytes": node.ram_bytes // 2}
+    result: dict[str, Any] = {"slot": shape}
     for n in (1, 2):
         t0 = time.perf_counter()
+        name = f"random-{n}"
         spec = _fresh_spec(
-            scn,
-            out / f"random-{n}",
-            optimizer="random",
-            trials=trials,
-            instances=n,
-            confirm=0,
-            slot_cpus=cpus,
+            scn, out / name, optimizer="random", trials=trials, instances=n, confirm=0, **shape
         )
         run_search(spec)
         result[f"trials_per_hour_{n}"] = 3600 * trials / (time.perf_counter() - t0)
