@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import threading
 import time
 from pathlib import Path
 
 import pytest
-import ray
 
 from raytune.records import TrialRecord
 from raytune.storage import TrialStore
 from raytune.trial import MeasureSettings
 from raytune.tune import SearchSpec, WorkloadSpec, run_search
-from raytune.tune._pool import POOL_NAMESPACE
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("local_ray")]
 
@@ -59,31 +60,35 @@ def test_a_resumed_search_keeps_its_penalty_state(tmp_path: Path) -> None:
     assert len(crashed) == 1 and crashed[0]["score"] == pytest.approx(100.0)
 
 
-def _pool(prefix: str):  # noqa: ANN202 - a Ray actor handle
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        for entry in ray.util.list_named_actors(all_namespaces=True):
-            if entry["namespace"] == POOL_NAMESPACE and entry["name"].startswith(f"knobray-pool-{prefix}"):
-                return ray.get_actor(entry["name"], namespace=POOL_NAMESPACE)
-        time.sleep(0.1)
-    raise AssertionError("the search's pool never appeared")
+def _running_instance_owner(home: Path, since: float) -> int | None:
+    """The pid of an instance actor (the owner its directory records) whose server started after ``since``."""
+    for owner in (home / "instances").glob("*/owner.json"):
+        try:
+            if owner.stat().st_mtime < since:
+                continue
+            doc = json.loads(owner.read_text())
+        except (OSError, ValueError):
+            continue
+        if doc.get("server_pid"):
+            return int(doc["pid"])
+    return None
 
 
-def test_a_lost_instance_is_retried_on_a_healthy_slot_and_never_penalised(tmp_path: Path) -> None:
+def test_a_lost_instance_is_retried_on_a_healthy_slot_and_never_penalised(
+    tmp_path: Path, knobray_home: Path
+) -> None:
     results = tmp_path / "infra"
     killed: list[int] = []
+    since = time.time()
 
     def kill_instance_mid_trial() -> None:
-        pool = _pool("infra-")
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
-            leases = ray.get(pool.leased.remote())
-            if leases:
-                node, index = next(iter(leases.values()))
-                time.sleep(1.0)  # inside the trial's measurement
-                actor = ray.get(pool.instance_handles.remote())[node][index]
-                ray.kill(actor, no_restart=False)  # the actor process dies, as on a lost node
-                killed.append(index)
+            owner = _running_instance_owner(knobray_home, since)
+            if owner:
+                time.sleep(1.0)  # its server is up: the trial is applying or measuring
+                os.kill(owner, signal.SIGKILL)  # the actor process dies, as on a lost node
+                killed.append(owner)
                 return
             time.sleep(0.05)
 
@@ -92,7 +97,7 @@ def test_a_lost_instance_is_retried_on_a_healthy_slot_and_never_penalised(tmp_pa
     slow = MeasureSettings(repeats=60, timeout_s=20, plans=False)  # long enough to be killed mid-measurement
     rows = run_search(_spec(results, [{"work_mem": "32MB"}], instances=2, settings=slow)).rows()
     thread.join(timeout=10)
-    assert killed, "no instance was leased"
+    assert killed, "no instance started a server"
     assert len(rows) == 1
     row = rows[0]
     assert row["status"] == "SUCCEEDED", row["error"]
