@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 GROUP_PARENT = "knobray"
+SWEEP_MIN_AGE_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -219,7 +221,7 @@ def release_groups(confinement: Confinement) -> None:
             logger.debug("cgroup %s not removed: %s", group, exc)
 
 
-def sweep_empty_groups() -> int:
+def sweep_empty_groups(min_age_s: float = SWEEP_MIN_AGE_S) -> int:
     """Removes empty ``knobray/*`` cgroups left by owners that died; returns how many went."""
     removed = 0
     for controller, key in (("cpuset", "cpuset"), ("memory", "memory"), ("unified", "")):
@@ -230,16 +232,20 @@ def sweep_empty_groups() -> int:
         parent = base / own.lstrip("/") / GROUP_PARENT
         if not parent.is_dir():
             continue
-        # Deepest first, so that a group whose children went can go too.
-        groups = sorted(
-            (d for d in parent.rglob("*") if d.is_dir()), key=lambda d: len(d.parts), reverse=True
-        )
-        for group in groups:
+        # Deepest first, so that a group whose children went can go too. Another search may sweep or create
+        # groups at the same time: vanished entries are skipped, and a group younger than a minute may be one an
+        # actor has just made and not joined yet.
+        for dirpath, _, _ in os.walk(parent, topdown=False):
+            group = Path(dirpath)
+            if group == parent:
+                continue
             try:
+                if time.time() - group.stat().st_ctime < min_age_s:
+                    continue
                 os.rmdir(group)
                 removed += 1
             except OSError:
-                pass  # it still has processes
+                pass  # it still has processes, or it went meanwhile
     return removed
 
 
