@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from raytune.errors import EngineError, KnobrayError
+from raytune.errors import EngineError, KnobrayError, first_line
 from raytune.measurement._stats import percentile
 
 if TYPE_CHECKING:
@@ -109,8 +109,7 @@ def run_olap(
                         continue
                     if not instance.running:
                         raise EngineError(f"{instance.engine} server died while running {name}") from exc
-                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                    raise QueryFailedError(f"query {name} failed: {first}") from exc
+                    raise QueryFailedError(f"query {name} failed: {first_line(exc)}") from exc
                 if measured:
                     samples[name].append(elapsed)
     timings = tuple(

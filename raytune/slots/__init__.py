@@ -9,7 +9,6 @@ from raytune.slots._confine import (
     cpus_allowed,
     pin_process,
     process_tree,
-    release_groups,
     sweep_empty_groups,
 )
 from raytune.slots._lease import lease_slot
@@ -26,7 +25,6 @@ __all__ = [
     "cpus_allowed",
     "parse_memory",
     "pin_process",
-    "release_groups",
     "resolve_shape",
     "slot_on_this_node",
     "sweep_empty_groups",

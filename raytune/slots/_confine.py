@@ -212,15 +212,6 @@ def confine_tree(slot: Slot, name: str, root_pid: int | None = None) -> Confinem
     return result
 
 
-def release_groups(confinement: Confinement) -> None:
-    """Removes the slot's cgroups once empty (best effort: a group with processes left stays)."""
-    for group in confinement.groups:
-        try:
-            os.rmdir(group)
-        except OSError as exc:
-            logger.debug("cgroup %s not removed: %s", group, exc)
-
-
 def sweep_empty_groups(min_age_s: float = SWEEP_MIN_AGE_S) -> int:
     """Removes empty ``knobray/*`` cgroups left by owners that died; returns how many went."""
     removed = 0

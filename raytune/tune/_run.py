@@ -18,7 +18,7 @@ from ray import tune
 from ray.tune.search import ConcurrencyLimiter
 
 from raytune.confirmation import RULES, pick_candidates, schedule, search_rows
-from raytune.errors import KnobrayError
+from raytune.errors import KnobrayError, first_line
 from raytune.hardware import Hardware, detect_hardware
 from raytune.knobs import KnobSpace, load_catalog, tunable_space
 from raytune.optimizers import OPTIMIZERS, encode, param_specs, rule_config
@@ -127,7 +127,7 @@ def connect_ray(spec: SearchSpec) -> None:
         try:
             ray.init(address=spec.address, namespace=POOL_NAMESPACE, log_to_driver=False)
         except Exception as exc:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError or ValueError here
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc)
             raise KnobrayError(
                 f"cannot reach the Ray cluster at {spec.address} ({first}); check --address or start it with "
                 f"ray up cluster.yaml"

@@ -16,7 +16,7 @@ import ray
 from ray import tune
 from ray.exceptions import RayActorError, RayTaskError
 
-from raytune.errors import INFRA_ERRORS, InfraError
+from raytune.errors import INFRA_ERRORS, InfraError, first_line
 from raytune.records import TrialStatus
 from raytune.tune._pool import POOL_NAMESPACE
 
@@ -37,11 +37,6 @@ def _lease(pool: Any, trial_id: str, node_id: str, avoid: int | None) -> tuple[i
     return lease
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def run_on_instance(
     pool: Any, trial_id: str, node_id: str, config: dict[str, Any], avoid: int | None = None
 ) -> tuple[int, dict[str, Any] | None, str | None]:
@@ -50,10 +45,10 @@ def run_on_instance(
     try:
         record = ray.get(instance.run.remote(config, trial_id))
     except RayActorError as exc:
-        return index, None, f"instance actor lost: {_first_line(exc)}"
+        return index, None, f"instance actor lost: {first_line(exc)}"
     except RayTaskError as exc:
         if isinstance(exc.cause, INFRA_ERRORS):
-            return index, None, f"instance failed: {_first_line(exc.cause)}"
+            return index, None, f"instance failed: {first_line(exc.cause)}"
         raise  # a bug in knobray: it must be seen, not scored
     finally:
         ray.get(pool.release.remote(trial_id))

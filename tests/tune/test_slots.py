@@ -9,23 +9,12 @@ import pytest
 import ray
 
 from raytune.hardware import Hardware
-from raytune.slots import SlotShape
+from raytune.slots import SlotShape, process_tree
 from raytune.trial import MeasureSettings
 from raytune.tune import SearchSpec, WorkloadSpec, knob_space_for
 from raytune.tune._pool import InstanceActor, InstanceSpec
 
 GB = 1024**3
-
-
-def _tree(pid: int) -> list[int]:
-    """``pid`` and all its descendants."""
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        for task in Path(f"/proc/{p}/task").glob("*/children"):
-            todo += [int(c) for c in task.read_text().split()]
-    return out
 
 
 def _allowed(pid: int) -> str | None:
@@ -56,7 +45,7 @@ def test_two_slots_run_their_servers_on_disjoint_cpu_sets() -> None:
         for record, pid in zip(records, pids, strict=True):
             assert record["status"] == "SUCCEEDED", record["error"]
             assert pid is not None
-            procs = _tree(pid)
+            procs = process_tree(pid)
             assert len(procs) > 3  # the postmaster and its background processes
             allowed = {_allowed(p) for p in procs} - {None}
             assert allowed == {",".join(map(str, record["slot"]["cpu_set"]))}  # every server process, pinned
