@@ -14,6 +14,7 @@ from typing import Any
 from raytune.errors import KnobrayError
 
 EXIT_BAD_INPUT = 2
+BACKENDS = ("pool", "tabulated")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_workload_arguments(p, sf=0.1)
     add_measure_arguments(p, MeasureSettings(repeats=2, timeout_s=30.0, duration_s=20, warmup_s=5, clients=4))
     p.add_argument(
-        "--knobs", type=Path, help="knob file (knobray or E2ETune format; default: the curated set)"
+        "--knobs",
+        type=Path,
+        help="knob file (knobray or E2ETune format; default: the curated set), or top:K[:RANKING] for the K most "
+        "important knobs of a ranking (python -m raytune.importance; default: the one shipped)",
     )
     p.add_argument("--optimizer", default="hebo", help="hebo (default), smac, tpe, random, configs")
     p.add_argument("--configs", type=Path, help="optimizer configs: JSON file with a list of configurations")
@@ -58,6 +62,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-baselines", action="store_true", help="do not evaluate the default and rule configs first"
     )
     p.add_argument("--dashboard", action="store_true", help="start the Ray dashboard (local Ray only)")
+    p.add_argument(
+        "--backend",
+        default="pool",
+        choices=BACKENDS,
+        help="pool: real servers on Ray (default); tabulated: replay recorded trials (--records)",
+    )
+    p.add_argument(
+        "--records",
+        type=Path,
+        action="append",
+        help="tabulated backend: a search's results directory or a corpus to replay (repeatable)",
+    )
     return p
 
 
@@ -79,8 +95,9 @@ def _load_configs(path: Path | None) -> list[dict[str, Any]]:
     return configs
 
 
-def _check_inputs(args: argparse.Namespace) -> Any:
-    """Validates everything that can be checked without Ray or a server; returns the SearchSpec."""
+def _check_inputs(args: argparse.Namespace) -> tuple[Any, list[dict[str, Any]]]:
+    """Validates everything that can be checked without Ray or a server: (the SearchSpec, the recorded trials a
+    tabulated backend replays)."""
     from raytune.knobs import load_knob_file
     from raytune.optimizers import OPTIMIZERS
     from raytune.slots import parse_memory
@@ -99,16 +116,37 @@ def _check_inputs(args: argparse.Namespace) -> Any:
         raise KnobrayError("--confirm must be 0 or more and --confirm-rounds at least 1")
     if args.resume and args.results is None:
         raise KnobrayError("--resume needs --results DIR of the search to continue")
-    if args.resume and not (args.results / "ray").exists():
+    if args.resume and not (args.results / "ray").exists() and not (args.results / "trials.parquet").exists():
         raise KnobrayError(
             f"nothing to resume in {args.results}; run without --resume to start a search there"
         )
+    if args.knobs is not None and str(args.knobs).startswith("top:"):
+        from raytune.importance import top_knobs
+        from raytune.knobs import write_knob_subset
+
+        names = top_knobs(str(args.knobs), args.engine)
+        where = (args.results or Path("results")) / f"knobs-top{len(names)}.json"
+        args.knobs = write_knob_subset(args.engine, names, where)
     if args.knobs is not None:
         load_knob_file(args.knobs)
     workload = workload_from_args(args)
     settings = settings_from_args(args)
-    objective_for(workload, settings)
+    objective = objective_for(workload, settings)
     results = args.results or Path("results") / time.strftime("search-%Y%m%d-%H%M%S")
+    shape: dict[str, int] = {}
+    rows: list[dict[str, Any]] = []
+    if args.backend == "tabulated":
+        from raytune.backends import load_rows, recorded_shape, select_rows
+
+        if not args.records:
+            raise KnobrayError("--backend tabulated needs --records DIR (a search's results or a corpus)")
+        if args.address:
+            raise KnobrayError("--backend tabulated runs in this process; drop --address")
+        rows = select_rows(load_rows(args.records), args.engine, workload.describe(), objective.name)
+        recorded = recorded_shape(rows)
+        shape = {"slot_cpus": recorded.cpus, "slot_memory_bytes": recorded.memory_bytes}
+    elif args.records:
+        raise KnobrayError("--records is for --backend tabulated")
     spec = SearchSpec(
         results_dir=results,
         engine=args.engine,
@@ -127,17 +165,20 @@ def _check_inputs(args: argparse.Namespace) -> Any:
         dashboard=args.dashboard,
         bin_dir=args.bin_dir,
         allow_unsafe=args.allow_unsafe,
-        slot_cpus=args.slot_cpus,
-        slot_memory_bytes=parse_memory(args.slot_memory) if args.slot_memory else None,
+        slot_cpus=shape.get("slot_cpus", args.slot_cpus),
+        slot_memory_bytes=shape.get(
+            "slot_memory_bytes", parse_memory(args.slot_memory) if args.slot_memory else None
+        ),
         confirm=args.confirm,
         confirm_rounds=args.confirm_rounds,
+        backend=args.backend,
     )
     from raytune.tune import check_results_dir, knob_space_for
 
     if not spec.address:
         knob_space_for(spec)  # a bad knob file or slot shape fails here, before Ray starts
     check_results_dir(results, resume=args.resume)  # here before Ray starts; run_search checks it again
-    return spec
+    return spec, rows
 
 
 def _abs(path: Path | None) -> str | None:
@@ -199,12 +240,19 @@ def main(argv: list[str] | None = None) -> int:
         warnings.filterwarnings("ignore")
         os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     try:
-        spec = _check_inputs(args)
-        from raytune.tune import check_slots, connect_ray, slot_shape_for
+        spec, recorded = _check_inputs(args)
+        from raytune.tune import check_slots, connect_ray, knob_space_for, slot_shape_for
 
-        connect_ray(spec)
-        check_slots(spec.engine)
-        shape = slot_shape_for(spec)
+        backend = None
+        if spec.backend == "tabulated":
+            from raytune.backends import TabulatedBackend
+
+            shape = slot_shape_for(spec)
+            backend = TabulatedBackend(recorded, knob_space_for(spec, shape))
+        else:
+            connect_ray(spec)
+            check_slots(spec.engine)
+            shape = slot_shape_for(spec)
     except KnobrayError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -219,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"knobray search: {spec.engine} / {args.workload} sf {args.sf:g} / {spec.optimizer} / "
         f"{spec.trials} trials on {spec.instances} slots of {shape.describe()}"
+        f"{' (replayed records)' if backend is not None else ''}"
         f"{f' + {confirm_runs} confirmation runs' if confirm_runs else ''} -> {_shown(results)}",
         file=sys.stderr,
     )
@@ -226,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     progress.bar.update(done)
     t0 = time.perf_counter()
     try:
-        store = run_search(spec, resume=args.resume, on_record=progress)
+        store = run_search(spec, resume=args.resume, on_record=progress, backend=backend)
     except KnobrayError as exc:
         progress.close()
         print(f"error: {exc}", file=sys.stderr)
