@@ -16,7 +16,15 @@ EXIT_BAD_INPUT = 2
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m raytune.importance", description=__doc__.splitlines()[0])
     p.add_argument("source", type=Path, help="a search's results directory or a corpus directory")
-    p.add_argument("--evaluator", default="fanova", help="fanova (default) or ped-anova (optuna's)")
+    p.add_argument(
+        "--evaluator",
+        default="fanova",
+        help="fanova (default) or ped-anova over the trials (optuna's), or shap over a cost model (--model)",
+    )
+    p.add_argument("--model", type=Path, help="shap: a cost model directory (default: the one shipped)")
+    p.add_argument(
+        "--workloads", type=int, default=5, help="shap on a corpus: workloads averaged (default 5)"
+    )
     p.add_argument("--domain", help="corpus: the domain to rank (default: the one with the most trials)")
     p.add_argument("--top", type=int, default=15, help="rows of the printed table (default 15)")
     p.add_argument("--out", type=Path, help="ranking JSON (default SOURCE/importance.json)")
@@ -75,6 +83,23 @@ def plot_ranking(ranking: Any, path: Path, top: int) -> Path:
     return path
 
 
+def _shap(args: argparse.Namespace, rows: list[dict[str, Any]], space: Any) -> Any:
+    """SHAP over the cost model, on workloads of a corpus domain."""
+    from raytune.corpus import Corpus
+    from raytune.importance._shap import shap_ranking
+    from trainables.dann import CostModel, workload_inputs
+
+    corpus = Corpus(args.source)
+    if not corpus.exists():
+        raise KnobrayError("--evaluator shap needs a corpus (its workloads are what the model explains)")
+    domain = rows[0]["domain"]
+    inputs = [w for (_, d), w in sorted(workload_inputs(corpus).items()) if d == domain][: args.workloads]
+    if not inputs:
+        raise KnobrayError(f"corpus {args.source} has no workload of domain {domain} to explain")
+    model = CostModel.load(args.model)
+    return shap_ranking(model, inputs, space, seed=args.seed)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from raytune.importance._rank import rank_knobs, relative_costs
@@ -83,7 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rows, engine, shape = load_source(args.source, args.domain)
         space = tunable_space(engine, load_catalog(engine), shape.hardware())
-        ranking = rank_knobs(relative_costs(rows), space, args.evaluator, seed=args.seed)
+        if args.evaluator == "shap":
+            ranking = _shap(args, rows, space)
+        else:
+            ranking = rank_knobs(relative_costs(rows), space, args.evaluator, seed=args.seed)
     except KnobrayError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -14,7 +14,8 @@ from typing import Any
 from raytune.errors import KnobrayError
 
 EXIT_BAD_INPUT = 2
-BACKENDS = ("pool", "tabulated")
+BACKENDS = ("pool", "tabulated", "surrogate")
+_BACKEND_NOTE = {"tabulated": " (replayed records)", "surrogate": " (predicted by the cost model)"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,8 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--confirm",
         type=int,
-        default=3,
-        help="re-measure this many top configs against the default after the search (default 3; 0: off)",
+        help="re-measure this many top configs against the default after the search (default 3; 0: off; "
+        "the surrogate backend's default is 0: its numbers are predictions)",
     )
     p.add_argument("--confirm-rounds", type=int, default=3, help="confirmation rounds per config (default 3)")
     p.add_argument("--time-budget", type=float, help="stop starting trials after this many seconds")
@@ -66,7 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--backend",
         default="pool",
         choices=BACKENDS,
-        help="pool: real servers on Ray (default); tabulated: replay recorded trials (--records)",
+        help="pool: real servers on Ray (default); tabulated: replay recorded trials (--records); surrogate: "
+        "the cost model's predictions (--model)",
+    )
+    p.add_argument(
+        "--model", type=Path, help="surrogate backend: a cost model directory (default: the one shipped)"
+    )
+    p.add_argument(
+        "--no-explain",
+        action="store_true",
+        help="surrogate backend: predict from the SQL alone (no run of the workload under the default)",
     )
     p.add_argument(
         "--records",
@@ -112,6 +122,8 @@ def _check_inputs(args: argparse.Namespace) -> tuple[Any, list[dict[str, Any]]]:
         raise KnobrayError("optimizer configs needs --configs FILE with a JSON list of configurations")
     if args.trials < 1 or args.instances < 1:
         raise KnobrayError("--trials and --instances must be at least 1")
+    if args.confirm is None:
+        args.confirm = 0 if args.backend == "surrogate" else 3
     if args.confirm < 0 or args.confirm_rounds < 1:
         raise KnobrayError("--confirm must be 0 or more and --confirm-rounds at least 1")
     if args.resume and args.results is None:
@@ -147,6 +159,13 @@ def _check_inputs(args: argparse.Namespace) -> tuple[Any, list[dict[str, Any]]]:
         shape = {"slot_cpus": recorded.cpus, "slot_memory_bytes": recorded.memory_bytes}
     elif args.records:
         raise KnobrayError("--records is for --backend tabulated")
+    if args.backend == "surrogate":
+        if args.address:
+            raise KnobrayError("--backend surrogate runs in this process; drop --address")
+        if workload.kind.value != "olap":
+            raise KnobrayError("the cost model predicts OLAP latency; use --backend pool for OLTP workloads")
+    elif args.model is not None:
+        raise KnobrayError("--model is for --backend surrogate")
     spec = SearchSpec(
         results_dir=results,
         engine=args.engine,
@@ -179,6 +198,27 @@ def _check_inputs(args: argparse.Namespace) -> tuple[Any, list[dict[str, Any]]]:
         knob_space_for(spec)  # a bad knob file or slot shape fails here, before Ray starts
     check_results_dir(results, resume=args.resume)  # here before Ray starts; run_search checks it again
     return spec, rows
+
+
+def _surrogate(args: argparse.Namespace, spec: Any, shape: Any) -> Any:
+    """The surrogate backend: the cost model and the workload as it sees it (one default run unless
+    --no-explain)."""
+    from raytune.backends import SurrogateBackend
+    from raytune.home import ensure_home
+    from raytune.workloads import make_workload
+    from trainables.dann import CostModel, describe_workload
+
+    model = CostModel.load(args.model)
+    w = spec.workload
+    workload = make_workload(
+        w.name,
+        sf=w.sf,
+        cache_dir=ensure_home() / "data",
+        queries_file=Path(w.queries_file) if w.queries_file else None,
+    )
+    described = describe_workload(spec.engine, workload, shape, explain=not args.no_explain)
+    model.check(described)
+    return SurrogateBackend(model, described, spec.engine, shape)
 
 
 def _abs(path: Path | None) -> str | None:
@@ -249,6 +289,9 @@ def main(argv: list[str] | None = None) -> int:
 
             shape = slot_shape_for(spec)
             backend = TabulatedBackend(recorded, knob_space_for(spec, shape))
+        elif spec.backend == "surrogate":
+            shape = slot_shape_for(spec)
+            backend = _surrogate(args, spec, shape)
         else:
             connect_ray(spec)
             check_slots(spec.engine)
@@ -267,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"knobray search: {spec.engine} / {args.workload} sf {args.sf:g} / {spec.optimizer} / "
         f"{spec.trials} trials on {spec.instances} slots of {shape.describe()}"
-        f"{' (replayed records)' if backend is not None else ''}"
+        f"{_BACKEND_NOTE.get(spec.backend, '')}"
         f"{f' + {confirm_runs} confirmation runs' if confirm_runs else ''} -> {_shown(results)}",
         file=sys.stderr,
     )
@@ -313,6 +356,9 @@ def main(argv: list[str] | None = None) -> int:
         for name, value in native.items():
             print(f"  {name} = {catalog[name].format(value)}")
         print(f"ready to apply: {_shown(best[1])} (config file), {_shown(best[0])} (with SQL statements)")
+    if spec.backend == "surrogate":
+        print("these numbers are the cost model's predictions, not measurements: measure the configuration with "
+              "--backend pool --optimizer configs before applying it")  # fmt: skip
     print(f"convergence plot: {_shown(plot)}")
     print(
         f"trial records: {_shown(results / 'trials.parquet')} ({len(rows)} rows); "
