@@ -82,7 +82,7 @@ def test_failures_score_the_penalty_and_infra_errors_nothing(
         elif r["status"] == "SUCCEEDED":
             worst_before = max(worst_before or 0.0, r["objective"])
     assert by_status["INFRA_ERROR"]["score"] is None
-    assert len(got) == 4
+    assert len(got) == 3
 
 
 def test_resume_finishes_the_search_with_every_trial_once(tmp_path: Path, rows: list[dict[str, Any]]) -> None:

@@ -1,7 +1,7 @@
 """A small synthetic corpus with a planted effect, for tests of the cost model (not measurements).
 
 Two domains (PostgreSQL and MariaDB, one slot shape each), workloads of 1-6 queries. A workload's mean latency
-is its base cost times a buffer-pool effect: each halving of the buffer pool below half the slot's memory makes
+is a base cost growing with its query count times a buffer-pool effect: each halving of the buffer pool below half the slot's memory makes
 it 15% slower; work memory helps workloads with aggregations a little; everything else is noise (2%).
 """
 
@@ -45,7 +45,7 @@ def write_planted_corpus(path: Path, workloads: int = 12, configs: int = 12, see
             wid = f"tpch-sf0.1:planted_{w}"
             n = 1 + w % 6
             agg = (w % 3) / 2
-            base = 0.05 * (1 + w % 4)
+            base = 0.05 * (0.5 + n / 2)  # observable: it grows with the number of queries
             plans = {
                 f"planted_{w}:{i}": ("aggregate(seq scan, 1.0)" if agg else "seq scan") for i in range(n)
             }
