@@ -51,3 +51,22 @@ def engine_instance(request: pytest.FixtureRequest, knobray_home: Path) -> Itera
     instance.start()
     yield instance
     instance.destroy()
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    """A real local Ray with two db_slots, shared by the tests of a module."""
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+    ray.init(
+        num_cpus=2,
+        resources={"db_slot": 2},
+        include_dashboard=False,
+        namespace="knobray",
+        log_to_driver=False,
+        configure_logging=False,
+    )
+    yield
+    ray.shutdown()

@@ -26,6 +26,11 @@ def engine_class(name: str) -> type[EngineInstance]:
         raise EngineError(f"unknown engine {name!r}; use one of: {', '.join(ENGINES)}") from None
 
 
+def dialect_of(name: str) -> str:
+    """The sqlglot dialect queries are translated to for engine ``name``."""
+    return engine_class(name).sql.sqlglot
+
+
 def create_instance(
     engine: str, root: Path, *, bin_dir: Path | None = None, port: int | None = None
 ) -> EngineInstance:
@@ -44,6 +49,7 @@ __all__ = [
     "PostgresInstance",
     "ServiceUser",
     "create_instance",
+    "dialect_of",
     "embedded_bin_dir",
     "engine_class",
     "service_user",

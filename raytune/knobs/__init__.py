@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from raytune.knobs._catalog import load_catalog, load_knob_file, save_catalog, tunable_space
+from raytune.knobs._catalog import (
+    load_catalog,
+    load_knob_file,
+    save_catalog,
+    tunable_space,
+    write_knob_subset,
+)
 from raytune.knobs._knob import ApplyCost, Knob, KnobSpace, KnobType, KnobValue
 from raytune.knobs._units import exact_quantity, format_quantity, parse_quantity
 
@@ -19,4 +25,5 @@ __all__ = [
     "parse_quantity",
     "save_catalog",
     "tunable_space",
+    "write_knob_subset",
 ]

@@ -113,6 +113,24 @@ def _tunable_doc(engine: str) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
+def write_knob_subset(engine: str, names: list[str], path: Path) -> Path:
+    """A knob file holding the curated specs of ``names`` only (e.g. the most important knobs).
+
+    Raises:
+        KnobError: A name outside the engine's curated tunable set.
+    """
+    doc = _tunable_doc(engine)
+    unknown = [n for n in names if n not in doc["knobs"]]
+    if unknown:
+        raise KnobError(f"knob {unknown[0]} is not in the curated {engine} set; rank the curated knobs only")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps({"engine": engine, "knobs": {n: doc["knobs"][n] for n in names}}, indent=1) + "\n"
+    )
+    return path
+
+
 def load_knob_file(path: Path) -> dict[str, dict[str, Any]]:
     """Reads a knob file: knobray's format (``{"knobs": {name: {min, max, log, special}}}``) or E2ETune's.
 

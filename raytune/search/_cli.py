@@ -14,6 +14,8 @@ from typing import Any
 from raytune.errors import KnobrayError
 
 EXIT_BAD_INPUT = 2
+BACKENDS = ("pool", "tabulated", "surrogate")
+_BACKEND_NOTE = {"tabulated": " (replayed records)", "surrogate": " (predicted by the cost model)"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_workload_arguments(p, sf=0.1)
     add_measure_arguments(p, MeasureSettings(repeats=2, timeout_s=30.0, duration_s=20, warmup_s=5, clients=4))
     p.add_argument(
-        "--knobs", type=Path, help="knob file (knobray or E2ETune format; default: the curated set)"
+        "--knobs",
+        type=Path,
+        help="knob file (knobray or E2ETune format; default: the curated set), or top:K[:RANKING] for the K most "
+        "important knobs of a ranking (python -m raytune.importance; default: the one shipped)",
     )
     p.add_argument("--optimizer", default="hebo", help="hebo (default), smac, tpe, random, configs")
     p.add_argument("--configs", type=Path, help="optimizer configs: JSON file with a list of configurations")
@@ -45,8 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--confirm",
         type=int,
-        default=3,
-        help="re-measure this many top configs against the default after the search (default 3; 0: off)",
+        help="re-measure this many top configs against the default after the search (default 3; 0: off; "
+        "the surrogate backend's default is 0: its numbers are predictions)",
     )
     p.add_argument("--confirm-rounds", type=int, default=3, help="confirmation rounds per config (default 3)")
     p.add_argument("--time-budget", type=float, help="stop starting trials after this many seconds")
@@ -58,6 +63,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-baselines", action="store_true", help="do not evaluate the default and rule configs first"
     )
     p.add_argument("--dashboard", action="store_true", help="start the Ray dashboard (local Ray only)")
+    p.add_argument(
+        "--backend",
+        default="pool",
+        choices=BACKENDS,
+        help="pool: real servers on Ray (default); tabulated: replay recorded trials (--records); surrogate: "
+        "the cost model's predictions (--model)",
+    )
+    p.add_argument(
+        "--model", type=Path, help="surrogate backend: a cost model directory (default: the one shipped)"
+    )
+    p.add_argument(
+        "--no-explain",
+        action="store_true",
+        help="surrogate backend: predict from the SQL alone (no run of the workload under the default)",
+    )
+    p.add_argument(
+        "--records",
+        type=Path,
+        action="append",
+        help="tabulated backend: a search's results directory or a corpus to replay (repeatable)",
+    )
     return p
 
 
@@ -79,8 +105,9 @@ def _load_configs(path: Path | None) -> list[dict[str, Any]]:
     return configs
 
 
-def _check_inputs(args: argparse.Namespace) -> Any:
-    """Validates everything that can be checked without Ray or a server; returns the SearchSpec."""
+def _check_inputs(args: argparse.Namespace) -> tuple[Any, list[dict[str, Any]]]:
+    """Validates everything that can be checked without Ray or a server: (the SearchSpec, the recorded trials a
+    tabulated backend replays)."""
     from raytune.knobs import load_knob_file
     from raytune.optimizers import OPTIMIZERS
     from raytune.slots import parse_memory
@@ -95,20 +122,50 @@ def _check_inputs(args: argparse.Namespace) -> Any:
         raise KnobrayError("optimizer configs needs --configs FILE with a JSON list of configurations")
     if args.trials < 1 or args.instances < 1:
         raise KnobrayError("--trials and --instances must be at least 1")
+    if args.confirm is None:
+        args.confirm = 0 if args.backend == "surrogate" else 3
     if args.confirm < 0 or args.confirm_rounds < 1:
         raise KnobrayError("--confirm must be 0 or more and --confirm-rounds at least 1")
     if args.resume and args.results is None:
         raise KnobrayError("--resume needs --results DIR of the search to continue")
-    if args.resume and not (args.results / "ray").exists():
+    if args.resume and not (args.results / "ray").exists() and not (args.results / "trials.parquet").exists():
         raise KnobrayError(
             f"nothing to resume in {args.results}; run without --resume to start a search there"
         )
+    if args.knobs is not None and str(args.knobs).startswith("top:"):
+        from raytune.importance import top_knobs
+        from raytune.knobs import write_knob_subset
+
+        names = top_knobs(str(args.knobs), args.engine)
+        where = (args.results or Path("results")) / f"knobs-top{len(names)}.json"
+        args.knobs = write_knob_subset(args.engine, names, where)
     if args.knobs is not None:
         load_knob_file(args.knobs)
     workload = workload_from_args(args)
     settings = settings_from_args(args)
-    objective_for(workload, settings)
+    objective = objective_for(workload, settings)
     results = args.results or Path("results") / time.strftime("search-%Y%m%d-%H%M%S")
+    shape: dict[str, int] = {}
+    rows: list[dict[str, Any]] = []
+    if args.backend == "tabulated":
+        from raytune.backends import load_rows, recorded_shape, select_rows
+
+        if not args.records:
+            raise KnobrayError("--backend tabulated needs --records DIR (a search's results or a corpus)")
+        if args.address:
+            raise KnobrayError("--backend tabulated runs in this process; drop --address")
+        rows = select_rows(load_rows(args.records), args.engine, workload.describe(), objective.name)
+        recorded = recorded_shape(rows)
+        shape = {"slot_cpus": recorded.cpus, "slot_memory_bytes": recorded.memory_bytes}
+    elif args.records:
+        raise KnobrayError("--records is for --backend tabulated")
+    if args.backend == "surrogate":
+        if args.address:
+            raise KnobrayError("--backend surrogate runs in this process; drop --address")
+        if workload.kind.value != "olap":
+            raise KnobrayError("the cost model predicts OLAP latency; use --backend pool for OLTP workloads")
+    elif args.model is not None:
+        raise KnobrayError("--model is for --backend surrogate")
     spec = SearchSpec(
         results_dir=results,
         engine=args.engine,
@@ -127,17 +184,41 @@ def _check_inputs(args: argparse.Namespace) -> Any:
         dashboard=args.dashboard,
         bin_dir=args.bin_dir,
         allow_unsafe=args.allow_unsafe,
-        slot_cpus=args.slot_cpus,
-        slot_memory_bytes=parse_memory(args.slot_memory) if args.slot_memory else None,
+        slot_cpus=shape.get("slot_cpus", args.slot_cpus),
+        slot_memory_bytes=shape.get(
+            "slot_memory_bytes", parse_memory(args.slot_memory) if args.slot_memory else None
+        ),
         confirm=args.confirm,
         confirm_rounds=args.confirm_rounds,
+        backend=args.backend,
     )
     from raytune.tune import check_results_dir, knob_space_for
 
     if not spec.address:
         knob_space_for(spec)  # a bad knob file or slot shape fails here, before Ray starts
     check_results_dir(results, resume=args.resume)  # here before Ray starts; run_search checks it again
-    return spec
+    return spec, rows
+
+
+def _surrogate(args: argparse.Namespace, spec: Any, shape: Any) -> Any:
+    """The surrogate backend: the cost model and the workload as it sees it (one default run unless
+    --no-explain)."""
+    from raytune.backends import SurrogateBackend
+    from raytune.home import ensure_home
+    from raytune.workloads import make_workload
+    from trainables.dann import CostModel, describe_workload
+
+    model = CostModel.load(args.model)
+    w = spec.workload
+    workload = make_workload(
+        w.name,
+        sf=w.sf,
+        cache_dir=ensure_home() / "data",
+        queries_file=Path(w.queries_file) if w.queries_file else None,
+    )
+    described = describe_workload(spec.engine, workload, shape, explain=not args.no_explain)
+    model.check(described)
+    return SurrogateBackend(model, described, spec.engine, shape)
 
 
 def _abs(path: Path | None) -> str | None:
@@ -199,12 +280,22 @@ def main(argv: list[str] | None = None) -> int:
         warnings.filterwarnings("ignore")
         os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     try:
-        spec = _check_inputs(args)
-        from raytune.tune import check_slots, connect_ray, slot_shape_for
+        spec, recorded = _check_inputs(args)
+        from raytune.tune import check_slots, connect_ray, knob_space_for, slot_shape_for
 
-        connect_ray(spec)
-        check_slots(spec.engine)
-        shape = slot_shape_for(spec)
+        backend = None
+        if spec.backend == "tabulated":
+            from raytune.backends import TabulatedBackend
+
+            shape = slot_shape_for(spec)
+            backend = TabulatedBackend(recorded, knob_space_for(spec, shape))
+        elif spec.backend == "surrogate":
+            shape = slot_shape_for(spec)
+            backend = _surrogate(args, spec, shape)
+        else:
+            connect_ray(spec)
+            check_slots(spec.engine)
+            shape = slot_shape_for(spec)
     except KnobrayError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -219,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"knobray search: {spec.engine} / {args.workload} sf {args.sf:g} / {spec.optimizer} / "
         f"{spec.trials} trials on {spec.instances} slots of {shape.describe()}"
+        f"{_BACKEND_NOTE.get(spec.backend, '')}"
         f"{f' + {confirm_runs} confirmation runs' if confirm_runs else ''} -> {_shown(results)}",
         file=sys.stderr,
     )
@@ -226,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     progress.bar.update(done)
     t0 = time.perf_counter()
     try:
-        store = run_search(spec, resume=args.resume, on_record=progress)
+        store = run_search(spec, resume=args.resume, on_record=progress, backend=backend)
     except KnobrayError as exc:
         progress.close()
         print(f"error: {exc}", file=sys.stderr)
@@ -264,6 +356,9 @@ def main(argv: list[str] | None = None) -> int:
         for name, value in native.items():
             print(f"  {name} = {catalog[name].format(value)}")
         print(f"ready to apply: {_shown(best[1])} (config file), {_shown(best[0])} (with SQL statements)")
+    if spec.backend == "surrogate":
+        print("these numbers are the cost model's predictions, not measurements: measure the configuration with "
+              "--backend pool --optimizer configs before applying it")  # fmt: skip
     print(f"convergence plot: {_shown(plot)}")
     print(
         f"trial records: {_shown(results / 'trials.parquet')} ({len(rows)} rows); "

@@ -11,6 +11,7 @@ from raytune.tune._run import (
     check_results_dir,
     connect_ray,
     knob_space_for,
+    measure_given,
     run_search,
     slot_shape_for,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "check_slots",
     "connect_ray",
     "knob_space_for",
+    "measure_given",
     "pool_name",
     "run_search",
     "slot_shape_for",

@@ -19,6 +19,42 @@ from raytune.tune._pool import POOL_NAMESPACE
 logger = logging.getLogger(__name__)
 
 
+def write_record(
+    store: TrialStore,
+    record: TrialRecord,
+    *,
+    score: float | None,
+    optimizer: str,
+    given: dict[str, Any] | None = None,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+) -> None:
+    """Appends one trial's record to the store and tells ``on_record`` (the progress bar).
+
+    ``given`` holds the labels of a given configuration: ``baseline`` (default, rules), ``confirms`` and
+    ``round`` (confirmation runs).
+    """
+    given = given or {}
+    store.append(
+        record,
+        score=score,
+        optimizer=optimizer,
+        baseline=given.get("baseline"),
+        confirms=given.get("confirms"),
+        round_=given.get("round"),
+    )
+    if on_record:
+        on_record(
+            {
+                "trial_id": record.trial_id,
+                "status": record.status.value,
+                "objective": record.objective,
+                "score": score,
+                "baseline": given.get("baseline"),
+                "confirms": given.get("confirms"),
+            }
+        )
+
+
 class StopOnBug(Stopper):
     """Stops the whole experiment once a trial failed with anything but an infrastructure failure (a bug)."""
 
@@ -61,25 +97,14 @@ class RecordWriter(Callback):
         if "record" not in result:
             return
         record = TrialRecord.from_dict(json.loads(result["record"]))
-        TrialStore(self.results_dir).append(
+        write_record(
+            TrialStore(self.results_dir),
             record,
             score=result.get("score"),
             optimizer=self.optimizer,
-            baseline=result.get("baseline"),
-            confirms=result.get("confirms"),
-            round_=result.get("round"),
+            given=result,
+            on_record=self.on_record,
         )
-        if self.on_record:
-            self.on_record(
-                {
-                    "trial_id": record.trial_id,
-                    "status": record.status.value,
-                    "objective": record.objective,
-                    "score": result.get("score"),
-                    "baseline": result.get("baseline"),
-                    "confirms": result.get("confirms"),
-                }
-            )
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         try:
@@ -99,14 +124,10 @@ class RecordWriter(Callback):
         record = TrialRecord(trial_id=trial.trial_id, engine=self.engine).fail(
             f"trial errored in Ray: {error}", status=TrialStatus.INFRA_ERROR
         )
-        TrialStore(self.results_dir).append(record, score=None, optimizer=self.optimizer)
-        if self.on_record:
-            self.on_record(
-                {
-                    "trial_id": record.trial_id,
-                    "status": TrialStatus.INFRA_ERROR.value,
-                    "objective": None,
-                    "score": None,
-                    "baseline": None,
-                }
-            )
+        write_record(
+            TrialStore(self.results_dir),
+            record,
+            score=None,
+            optimizer=self.optimizer,
+            on_record=self.on_record,
+        )

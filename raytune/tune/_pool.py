@@ -17,7 +17,7 @@ import logging
 import os
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,15 @@ class InstanceSpec:
     allow_unsafe: bool = False
 
 
+@dataclass(frozen=True)
+class TrialVariant:
+    """What one trial changes of its search's instance spec: another query file over the same data (a corpus
+    collects many workloads on one pool), and whether to record the queries' plans."""
+
+    queries_file: str | None = None
+    plans: bool | None = None
+
+
 @ray.remote(num_cpus=0, max_restarts=-1)
 class InstanceActor:
     """Owns one database instance (a ``TrialRunner``) on its node; runs trials one at a time, each in a slot.
@@ -79,14 +88,18 @@ class InstanceActor:
         slot_on_this_node(0, self.shape, self.node_cpus)  # the shape must fit the node: fail early
 
         w = spec.workload
-        workload = make_workload(
+        self._make_workload = lambda queries_file: make_workload(
             w.name,
             sf=w.sf,
             cache_dir=ensure_home() / "data",
-            queries_file=Path(w.queries_file) if w.queries_file else None,
+            queries_file=Path(queries_file) if queries_file else None,
             schema_file=Path(w.schema_file) if w.schema_file else None,
             data_dir=Path(w.data_dir) if w.data_dir else None,
         )
+        workload = self._make_workload(w.queries_file)
+        self.workloads = {w.queries_file: workload}  # queries file -> workload: one data set, many query sets
+        self.settings = spec.settings
+        self.spec_queries = w.queries_file
         self.index = index
         self.group = f"{spec.search_id}-i{index}"
         self.runner = TrialRunner(
@@ -98,10 +111,16 @@ class InstanceActor:
             hardware=spec.slot_shape.hardware(),
         )
 
-    def run(self, config: dict[str, Any], trial_id: str) -> dict[str, Any]:
-        """Runs the trial in a slot leased for it: this process and its server are moved there first."""
+    def run(
+        self, config: dict[str, Any], trial_id: str, variant: TrialVariant | None = None
+    ) -> dict[str, Any]:
+        """Runs the trial in a slot leased for it: this process and its server are moved there first.
+
+        A ``variant`` runs another query set over the same data, or records plans, for this trial only.
+        """
         from raytune.slots import confine_tree, lease_slot, slot_on_this_node
 
+        self._apply_variant(variant or TrialVariant())
         with lease_slot(self.capacity, preferred=self.index) as index:
             slot = slot_on_this_node(index, self.shape, self.node_cpus)
             # One group per instance: its CPU set follows the leased slot, its memory charges stay its own.
@@ -112,6 +131,14 @@ class InstanceActor:
                 "enforced": confinement.to_dict(),
             }
             return self.runner.run(config, trial_id=trial_id).to_dict()
+
+    def _apply_variant(self, variant: TrialVariant) -> None:
+        queries = variant.queries_file or self.spec_queries
+        if queries not in self.workloads:
+            self.workloads[queries] = self._make_workload(queries)
+        self.runner.workload = self.workloads[queries]
+        plans = self.settings.plans if variant.plans is None else variant.plans
+        self.runner.settings = replace(self.settings, plans=plans)
 
     def server_pid(self) -> int | None:
         """The running server's process id (its children are its backends), or None."""

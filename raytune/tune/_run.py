@@ -8,7 +8,8 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import ray
 from ray import tune
 from ray.tune.search import ConcurrencyLimiter
 
+from raytune.backends import TrialBackend
 from raytune.confirmation import RULES, pick_candidates, schedule, search_rows
 from raytune.errors import KnobrayError, first_line
 from raytune.hardware import Hardware, detect_hardware
@@ -27,6 +29,7 @@ from raytune.slots import SlotShape, resolve_shape
 from raytune.storage import TrialStore
 from raytune.trial import MeasureSettings
 from raytune.tune._callbacks import RecordWriter, StopOnBug
+from raytune.tune._local import LocalFit
 from raytune.tune._pool import (
     POOL_NAMESPACE,
     InstancePool,
@@ -77,6 +80,7 @@ class SearchSpec:
     slot_memory_bytes: int | None = None
     confirm: int = 3
     confirm_rounds: int = 3
+    backend: str = "pool"  # "pool" (real servers on Ray), "tabulated" or "surrogate" (see run_search)
 
     @property
     def objective(self) -> Objective:
@@ -100,6 +104,8 @@ def slot_shape_for(spec: SearchSpec) -> SlotShape:
     """
     if spec.address:
         node, slots = probe_db_node()
+    elif spec.backend != "pool" and spec.slot_cpus and spec.slot_memory_bytes:
+        return SlotShape(spec.slot_cpus, spec.slot_memory_bytes)  # replayed or predicted: not this machine's
     else:
         node, slots = spec.hardware, spec.instances
     return resolve_shape(node, slots, cpus=spec.slot_cpus, memory_bytes=spec.slot_memory_bytes)
@@ -184,8 +190,12 @@ def run_search(
     *,
     resume: bool = False,
     on_record: Callable[[dict[str, Any]], None] | None = None,
+    backend: TrialBackend | None = None,
 ) -> TrialStore:
     """Runs the search (baselines, optimizer, confirmation) and returns its store of trial records.
+
+    Trials run on the search's pool of real database servers on Ray, or, given a ``backend`` (tabulated or
+    surrogate), in this process one at a time: the stages, optimizers, penalties and records are the same.
 
     Raises:
         KnobrayError: Bad input (unknown optimizer, knob file, slot shape, ...), an unreachable cluster, no
@@ -198,9 +208,89 @@ def run_search(
     catalog = load_catalog(spec.engine)
     for config in spec.configs:
         catalog.validate(config, allow_denied=spec.allow_unsafe)
-    objective = spec.objective
     results = spec.results_dir.resolve()
     check_results_dir(results, resume=resume)
+    if backend is not None:
+        return _run_local(spec, backend, results, catalog, resume=resume, on_record=on_record)
+    return _run_on_pool(spec, results, catalog, resume=resume, on_record=on_record)
+
+
+def _run_local(
+    spec: SearchSpec,
+    backend: TrialBackend,
+    results: Path,
+    catalog: KnobSpace,
+    *,
+    resume: bool,
+    on_record: Callable[[dict[str, Any]], None] | None,
+) -> TrialStore:
+    shape = slot_shape_for(spec)
+    space = knob_space_for(spec, shape)
+    results.mkdir(parents=True, exist_ok=True)
+    store = TrialStore(results)
+    fit = LocalFit(
+        backend,
+        store,
+        spec.objective,
+        space,
+        instances=spec.instances,
+        seed=spec.seed,
+        time_budget_s=spec.time_budget_s,
+        on_record=on_record,
+    )
+    _run_stages(spec, shape, space, catalog, store, fit, spec.instances, every_known=True)
+    return store
+
+
+def _run_on_pool(
+    spec: SearchSpec,
+    results: Path,
+    catalog: KnobSpace,
+    *,
+    resume: bool,
+    on_record: Callable[[dict[str, Any]], None] | None,
+) -> TrialStore:
+    with _pool_stage_runner(spec, results, resume=resume, on_record=on_record) as (
+        fit,
+        concurrency,
+        shape,
+        space,
+    ):
+        # Tune restores its own searcher state on resume: the optimizer is told only the baselines.
+        _run_stages(spec, shape, space, catalog, TrialStore(results), fit, concurrency, every_known=False)
+    return TrialStore(results)
+
+
+def measure_given(
+    spec: SearchSpec,
+    items: list[dict[str, Any]],
+    run_name: str,
+    *,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+) -> TrialStore:
+    """Measures given configurations once each on the search's pool of real servers: no optimizer, no
+    confirmation (what a corpus collection does). Each item has ``config`` and optionally ``label``,
+    ``queries_file`` (another query set over the spec's data) and ``plans`` (record EXPLAIN plans).
+
+    The records go to ``spec.results_dir``, which may already hold records (items are appended).
+    """
+    results = spec.results_dir.resolve()
+    with _pool_stage_runner(spec, results, resume=False, on_record=on_record) as (fit, concurrency, _, _):
+        if items:
+            fit(run_name, configs_space(items), None, 1, concurrency, "configs")
+    return TrialStore(results)
+
+
+@contextmanager
+def _pool_stage_runner(
+    spec: SearchSpec,
+    results: Path,
+    *,
+    resume: bool,
+    on_record: Callable[[dict[str, Any]], None] | None,
+) -> Iterator[tuple[Callable[..., None], int, SlotShape, KnobSpace]]:
+    """The search's pool of instances on Ray and a ``fit`` that runs one stage on it; closes the pool after."""
+    objective = spec.objective
     connect_ray(spec)
     shape = slot_shape_for(spec)
     space = knob_space_for(spec, shape)
@@ -248,20 +338,34 @@ def run_search(
             ray.get(pool.release_all.remote())  # a trial stopped by Tune never reached its release
 
     try:
-        rules_config = _run_baselines(spec, shape, store, fit, concurrency)
-        _run_optimizer(spec, space, catalog, store, fit, concurrency)
-        if spec.confirm > 0:
-            candidates = pick_candidates(store.rows(), objective, spec.confirm)
-            items = schedule(candidates, rules_config, spec.confirm_rounds)
-            # One at a time: every confirmation run is alone, on the same slot, as a user's server would be.
-            fit("confirm", configs_space([_confirm_item(i) for i in items]), None, 1, 1, spec.optimizer)
+        yield fit, concurrency, shape, space
     finally:
         try:
             ray.get(pool.close.remote(), timeout=120)
             ray.kill(pool)
         except Exception:  # noqa: BLE001 - shutting down is best effort
             logger.warning("could not close the instance pool cleanly")
-    return store
+
+
+def _run_stages(
+    spec: SearchSpec,
+    shape: SlotShape,
+    space: KnobSpace,
+    catalog: KnobSpace,
+    store: TrialStore,
+    fit: Callable[..., None],
+    concurrency: int,
+    *,
+    every_known: bool,
+) -> None:
+    """Baselines, then the optimizer, then the confirmation of its top configs, each through ``fit``."""
+    rules_config = _run_baselines(spec, shape, store, fit, concurrency)
+    _run_optimizer(spec, space, catalog, store, fit, concurrency, every_known=every_known)
+    if spec.confirm > 0:
+        candidates = pick_candidates(store.rows(), spec.objective, spec.confirm)
+        items = schedule(candidates, rules_config, spec.confirm_rounds)
+        # One at a time: every confirmation run is alone, on the same slot, as a user's server would be.
+        fit("confirm", configs_space([_confirm_item(i) for i in items]), None, 1, 1, spec.optimizer)
 
 
 def _confirm_item(item: Any) -> dict[str, Any]:
@@ -289,7 +393,11 @@ def _run_optimizer(
     store: TrialStore,
     fit: Callable[..., None],
     concurrency: int,
+    *,
+    every_known: bool = False,
 ) -> None:
+    """The optimizer's stage. ``every_known``: every recorded search trial is shown to the optimizer as an
+    evaluated point (a resumed in-process search); else the baselines only."""
     if spec.optimizer == "configs":
         fit(
             "search",
@@ -301,7 +409,11 @@ def _run_optimizer(
         )
         return
     specs = param_specs(space)
-    known = [r for r in search_rows(store.rows()) if r["baseline"] in BASELINES and r["score"] is not None]
+    known = [
+        r
+        for r in search_rows(store.rows())
+        if (every_known or r["baseline"] in BASELINES) and r["score"] is not None
+    ]
     n_baselines = len(BASELINES) if spec.baselines else 0
     search_alg = make_search_alg(
         spec.optimizer,

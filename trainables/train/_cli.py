@@ -1,6 +1,9 @@
-"""``python -m trainables.train moe --data DIR --benchmark NAME --sf N --out DIR``.
+"""``python -m trainables.train moe|dann ...``: train a learned tuner on Ray Train.
 
-Trains LakeHelm's two-gate MoE on Ray Train (``--workers`` TorchTrainer workers; ``--gpu`` for GPU workers) or,
+``dann --corpus DIR --out DIR``: the domain-adversarial cost model over a corpus (``raytune.corpus``); writes
+``model.pt`` and ``metrics.json`` (validation accuracy, epochs, train_seconds, what it was trained on).
+
+``moe --data DIR --benchmark NAME --sf N --out DIR``: LakeHelm's two-gate MoE on Ray Train (``--workers`` TorchTrainer workers; ``--gpu`` for GPU workers) or,
 with ``--no-ray``, in this process. Writes ``metrics.json`` (test_ratio, val_ratio, best_fixed_ratio, epochs,
 train_seconds, ...), ``model.pt`` and ``choices.json`` to ``--out``. Exit 0 on success, 2 on bad input, 1 when
 training fails.
@@ -11,8 +14,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from pathlib import Path
 
+from trainables.dann import DannConfig
 from trainables.lakehelm import DatasetError
 from trainables.moe import MoEConfig, MoEJob, fit_locally, run_job
 
@@ -43,7 +48,65 @@ def _parser() -> argparse.ArgumentParser:
     moe.add_argument("--no-ray", action="store_true", help="train in this process, plain PyTorch")
     moe.add_argument("--min-latency-ms", type=float, default=1500.0, help="drop faster rows (LakeHelm: 1500)")
     moe.add_argument("-v", "--verbose", action="store_true")
+
+    dann = sub.add_parser("dann", help="the domain-adversarial cost model over a knobray corpus")
+    dann.add_argument(
+        "--corpus", type=Path, required=True, help="corpus directory (python -m raytune.corpus)"
+    )
+    dann.add_argument("--out", type=Path, required=True, help="model directory to write")
+    dann.add_argument("--epochs", type=int, default=DannConfig.epochs)
+    dann.add_argument("--label-fraction", type=float, default=DannConfig.label_fraction,
+                      help="share of target-domain training labels the model sees (default 0.3)")  # fmt: skip
+    dann.add_argument("--seed", type=int, default=0)
+    dann.add_argument("--workers", type=int, default=2, help="Ray Train workers")
+    dann.add_argument("--gpu", action="store_true", help="train on GPU (Ray: one GPU per worker)")
+    dann.add_argument("--no-ray", action="store_true", help="train in this process, plain PyTorch")
+    dann.add_argument("-v", "--verbose", action="store_true")
     return p
+
+
+def _dann(args: argparse.Namespace) -> int:
+    from raytune.errors import KnobrayError
+    from trainables.dann import fit_locally, train_cost_model, train_dann
+
+    if args.epochs < 1 or args.workers < 1 or not 0 < args.label_fraction <= 1:
+        print(
+            "error: --epochs and --workers must be at least 1 and --label-fraction in (0, 1]", file=sys.stderr
+        )
+        return 2
+    cfg = DannConfig(epochs=args.epochs, label_fraction=args.label_fraction, seed=args.seed)
+    if args.no_ray:
+        import torch
+
+        if args.gpu and not torch.cuda.is_available():
+            print("error: --gpu given but PyTorch sees no CUDA device; drop --gpu", file=sys.stderr)
+            return 2
+        fit, backend = fit_locally("cuda" if args.gpu else "cpu"), "torch-" + ("cuda" if args.gpu else "cpu")
+    else:
+        from trainables.train._ray import run_on_ray_train
+
+        storage, name = args.out / "ray", f"dann-seed{args.seed}-{int(time.time())}"
+
+        def fit(data, split, c):  # type: ignore[no-untyped-def]
+            return run_on_ray_train(train_dann, (data, split, c), args.workers, args.gpu, storage, name)
+
+        backend = f"ray-train x{args.workers} " + ("gpu" if args.gpu else "cpu")
+    try:
+        metrics = train_cost_model(args.corpus, args.out, cfg, fit, backend=backend)
+    except KnobrayError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        print(f"error: training failed: {exc}", file=sys.stderr)
+        return 1
+    val = metrics["validation"]["pooled"]
+    print(
+        f"dann: {metrics['samples']} samples, {len(metrics['domains'])} domains, best epoch {metrics['best_epoch']}; "
+        f"validation spearman {val['spearman']:.3f}, MAPE {val['mape_pct']:.1f}%, within-workload spearman "
+        f"{val['within_workload_spearman']:.3f} ({metrics['train_seconds']:.0f}s, {backend}) -> "
+        f"{args.out / 'metrics.json'}"
+    )
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if not args.verbose:
         logging.getLogger("ray").setLevel(logging.WARNING)
+    if args.model == "dann":
+        return _dann(args)
     if args.epochs < 1 or args.steps < 1 or args.workers < 1:
         print("error: --epochs, --steps and --workers must be at least 1", file=sys.stderr)
         return 2
