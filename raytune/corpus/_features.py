@@ -67,8 +67,15 @@ def workload_features(queries: Sequence[str], dialect: str = "postgres") -> Work
         groups += tree.find(exp.Group) is not None
         orders += tree.find(exp.Order) is not None
         aggs += tree.find(exp.AggFunc) is not None
-        preds += sum(1 for _ in tree.find_all(*_PREDICATES))
+        preds += _count_predicates(tree)
     return WorkloadFeatures(n, reads / n, groups / n, orders / n, aggs / n, preds / n)
+
+
+def _count_predicates(tree: exp.Expression) -> int:
+    """Comparisons in WHERE, HAVING and join conditions (a SET assignment is not a predicate)."""
+    scopes: list[exp.Expression] = list(tree.find_all(exp.Where, exp.Having))
+    scopes += [j.args["on"] for j in tree.find_all(exp.Join) if j.args.get("on") is not None]
+    return sum(1 for scope in scopes for _ in scope.find_all(*_PREDICATES))
 
 
 def _parse(sql: str, dialect: str) -> exp.Expression | None:

@@ -36,7 +36,7 @@ def planted_latency(config: dict[str, Any]) -> float | None:
         return None
     shared = float(config.get("shared_buffers", 16384))
     miss = math.log(shared / BEST_SHARED_BUFFERS) / math.log(384)
-    return 1.0 + 0.8 * miss**2 + (0.3 if config.get("jit", "on") == "on" else 0.0)
+    return 1.0 + 3.0 * miss**2 + (0.3 if config.get("jit", "on") == "on" else 0.0)
 
 
 def record(config: dict[str, Any], trial_id: str, noise: float = 0.0) -> TrialRecord:

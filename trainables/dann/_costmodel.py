@@ -18,6 +18,7 @@ import torch
 from raytune.errors import KnobrayError
 from trainables.dann._embed import PlanEmbedder
 from trainables.dann._features import ENGINES, WorkloadInput, build_rows
+from trainables.dann._loop import normalise
 from trainables.dann._model import DANNArch, DANNCostModel
 
 PRETRAINED = Path(__file__).resolve().parent / "pretrained"
@@ -82,14 +83,13 @@ class CostModel:
         if n == 0:
             return np.zeros(0)
         s = self.stats
-        w = (rows["workload"] - s["workload_mean"]) / s["workload_sd"]
-        h = (rows["hardware"] - s["hardware_mean"]) / s["hardware_sd"]
+        w = normalise(rows["workload"], s["workload_mean"], s["workload_sd"])
+        h = normalise(rows["hardware"], s["hardware_mean"], s["hardware_sd"])
         plan = np.repeat(self.embed([workload.plan_text()]), n, axis=0)
         with torch.no_grad():
             cost, _, _ = self.net(
                 torch.from_numpy(rows["knobs"]), torch.from_numpy(rows["masks"]),
-                torch.from_numpy(w.astype(np.float32)), torch.from_numpy(plan),
-                torch.from_numpy(h.astype(np.float32)),
+                torch.from_numpy(w), torch.from_numpy(plan), torch.from_numpy(h),
             )  # fmt: skip
         mean_latency = np.exp(cost.numpy() * s["y_sd"][0] + s["y_mean"][0])
         queries = max(1, len(workload.plans) or int(workload.features.get("num_queries", 1)))

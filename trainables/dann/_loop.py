@@ -78,14 +78,24 @@ def input_stats(data: DannData, rows: np.ndarray) -> dict[str, list[float]]:
             "y_mean": [float(y.mean())], "y_sd": [float(max(y.std(), 1e-6))]}  # fmt: skip
 
 
+SD_FLOOR = 0.05  # an input constant in training (one engine, one shape) must not blow up elsewhere
+CLIP = 5.0
+
+
+def normalise(x: np.ndarray, mean: Any, sd: Any) -> np.ndarray:
+    """Standardised inputs, clipped: a workload unlike any seen in training stays in range."""
+    z = (x - np.asarray(mean, dtype=np.float32)) / np.maximum(np.asarray(sd, dtype=np.float32), SD_FLOOR)
+    return np.clip(z, -CLIP, CLIP).astype(np.float32)
+
+
 def tensors(data: DannData, stats: dict[str, list[float]], device: torch.device) -> dict[str, torch.Tensor]:
     """The model's inputs for every row, normalised with ``stats``, on ``device``."""
 
     def t(x: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
 
-    w = (data.workload - np.array(stats["workload_mean"])) / np.array(stats["workload_sd"])
-    h = (data.hardware - np.array(stats["hardware_mean"])) / np.array(stats["hardware_sd"])
+    w = normalise(data.workload, stats["workload_mean"], stats["workload_sd"])
+    h = normalise(data.hardware, stats["hardware_mean"], stats["hardware_sd"])
     y = (data.y - stats["y_mean"][0]) / stats["y_sd"][0]
     return {"knobs": t(data.knobs), "masks": t(data.masks), "workload": t(w), "plan": t(data.plan),
             "hardware": t(h), "y": t(y)}  # fmt: skip
@@ -171,7 +181,7 @@ def train_dann(
                         p.grad /= world
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             opt.step()
-            totals += [float(task), float(align), float(adv)]
+            totals += [float(task.detach()), float(align.detach()), float(adv.detach())]
         val_pred = predict_rows(model, x, split.val)
         val_mae = (
             float(np.abs(val_pred - y[split.val].cpu().numpy()).mean())

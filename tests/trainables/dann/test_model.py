@@ -77,14 +77,15 @@ def test_split_labels_the_source_fully_and_a_share_of_targets(planted: Path) -> 
 
 
 def test_trained_in_process_it_ranks_the_planted_effect(planted: Path, tmp_path: Path) -> None:
-    cfg = DannConfig(epochs=40, patience=40, d_model=32, seed=0)
+    cfg = DannConfig(epochs=40, patience=40, batch_size=32, d_model=32, seed=0)
     metrics = train_cost_model(planted, tmp_path / "m", cfg, fit_locally(), backend="test", embed=fake_embed)
     assert metrics["samples"] == 2 * 12 * 14
     assert (tmp_path / "m" / "model.pt").is_file()
     model = CostModel.load(tmp_path / "m")
     model.embed = fake_embed  # type: ignore[assignment]
-    unseen = WorkloadInput("postgres", 1, 2 * GIB, {"num_queries": 3, "aggregation_ratio": 0.5},
-                           {"q1": "seq scan", "q2": "seq scan", "q3": "seq scan"}, {}, "unseen")  # fmt: skip
+    features = {"num_queries": 3, "read_ratio": 1.0, "aggregation_ratio": 0.5, "predicates_per_query": 1.0}
+    plans = {"q1": "seq scan", "q2": "seq scan", "q3": "seq scan"}
+    unseen = WorkloadInput("postgres", 1, 2 * GIB, features, plans, {"db.blks_read": 3000.0}, "unseen")
     small, large = model.predict([{"shared_buffers": 2048}, {"shared_buffers": 131072}], unseen)
     assert large < small  # a bigger buffer pool is planted to be faster
     with pytest.raises(KnobrayError, match="unknown engine 'oracle'"):
