@@ -148,7 +148,9 @@ def train_dann(
     labelled = split.labelled[rank::world]
     is_target = torch.as_tensor(data.domain != split.source, device=dev)
     y = x["y"]
-    steps = max(1, math.ceil(len(split.train) / world / cfg.batch_size))
+    # A small corpus still gets some 8 steps an epoch: the batch shrinks (down to 16) before the epoch does.
+    batch = min(cfg.batch_size, max(16, len(split.train) // (8 * world)))
+    steps = max(1, math.ceil(len(split.train) / world / batch))
     outcome = TrainOutcome()
     best, waited = math.inf, 0
     t0 = time.perf_counter()
@@ -157,9 +159,9 @@ def train_dann(
         order = rng.permutation(len(train))
         totals = np.zeros(3)
         for step in range(steps):
-            pick = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            pick = order[step * batch : (step + 1) * batch]
             if len(pick) == 0:
-                pick = order[: cfg.batch_size]
+                pick = order[:batch]
             idx = torch.as_tensor(train[pick], device=dev)
             lab = torch.as_tensor(labelled[pick], device=dev)
             progress = (epoch * steps + step) / (cfg.epochs * steps)

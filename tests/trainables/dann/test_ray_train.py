@@ -24,7 +24,7 @@ def _train(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_two_ray_train_workers_learn_the_planted_effect(tmp_path: Path) -> None:
     corpus = write_planted_corpus(tmp_path / "corpus").path
-    done = _train("--corpus", str(corpus), "--out", str(tmp_path / "m"), "--workers", "2", "--epochs", "25")
+    done = _train("--corpus", str(corpus), "--out", str(tmp_path / "m"), "--workers", "2", "--epochs", "40")
     assert done.returncode == 0, done.stderr[-2000:]
     metrics = json.loads((tmp_path / "m" / "metrics.json").read_text())
     assert metrics["backend"] == "ray-train x2 cpu"
@@ -33,7 +33,8 @@ def test_two_ray_train_workers_learn_the_planted_effect(tmp_path: Path) -> None:
     from trainables.dann import CostModel, WorkloadInput
 
     model = CostModel.load(tmp_path / "m")
-    unseen = WorkloadInput("mariadb", 1, 2 * GIB, {"num_queries": 2}, {"a": "seq scan", "b": "seq scan"}, {})
+    features = {"num_queries": 2, "read_ratio": 1.0, "predicates_per_query": 1.0}
+    unseen = WorkloadInput("mariadb", 1, 2 * GIB, features, {"a": "seq scan", "b": "seq scan"}, {})
     small, large = model.predict(
         [{"innodb_buffer_pool_size": 16 * 1024**2}, {"innodb_buffer_pool_size": GIB}], unseen
     )
