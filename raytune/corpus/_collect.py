@@ -151,9 +151,7 @@ def perturb_items(
         ok = [
             r
             for r in rows
-            if r["status"] == "SUCCEEDED"
-            and r["objective"] is not None
-            and (r["workload"] or {}).get("queries_file") == str(path)
+            if r["status"] == "SUCCEEDED" and r["objective"] is not None and workload_stem(r) == path.stem
         ]
         if not ok:
             continue
@@ -166,15 +164,23 @@ def perturb_items(
     return items
 
 
+def workload_stem(row: dict[str, Any]) -> str:
+    """The query file a trial row (``workload.queries_file``) or corpus row (``workload_id``) measured."""
+    if "workload_id" in row:
+        return str(row["workload_id"]).partition(":")[2]
+    return Path((row.get("workload") or {}).get("queries_file") or "").stem
+
+
 def missing(items: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The items not measured yet (a configuration of a workload counts as often as it was recorded)."""
+    """The items not measured yet (a configuration of a workload counts as often as it was recorded); ``rows``
+    are trial rows or corpus rows."""
     have: dict[tuple[str, str], int] = {}
     for r in rows:
-        key = ((r["workload"] or {}).get("queries_file") or "", config_key(r["config"]))
+        key = (workload_stem(r), config_key(r["config"]))
         have[key] = have.get(key, 0) + 1
     out = []
     for item in items:
-        key = (item["queries_file"] or "", config_key(item["config"]))
+        key = (Path(item["queries_file"] or "").stem, config_key(item["config"]))
         if have.get(key, 0) > 0:
             have[key] -= 1
         else:
@@ -286,15 +292,23 @@ def collect(plan: CollectPlan, on_record: Callable[[dict[str, Any]], None] | Non
     for spec, shape in zip(specs, plan.shapes, strict=True):
         space = knob_space_for(spec, shape)
         store = TrialStore(spec.results_dir)
+        domain = domain_of(plan.engine, shape.cpus, shape.memory_bytes)
         sample = sample_items(plan, space, files)
-        measure_given(spec, missing(sample, store.rows()), f"sample-{int(time.time())}", on_record=on_record)
-        rows = store.rows()
+        measure_given(spec, missing(sample, _recorded(store, plan.corpus, domain)), f"sample-{int(time.time())}",
+                      on_record=on_record)  # fmt: skip
+        rows = _recorded(store, plan.corpus, domain)
         # Neighbours of the best *sampled* configuration: the same items again when a collection resumes.
-        sampled = {(i["queries_file"], config_key(i["config"])) for i in sample}
-        base = [
-            r for r in rows if ((r["workload"] or {}).get("queries_file"), config_key(r["config"])) in sampled
-        ]
+        sampled = {(Path(i["queries_file"]).stem, config_key(i["config"])) for i in sample}
+        base = [r for r in rows if (workload_stem(r), config_key(r["config"])) in sampled]
         todo = missing(perturb_items(plan, space, files, base), rows)
         measure_given(spec, todo, f"perturb-{int(time.time())}", on_record=on_record)
         add_results(plan.corpus, [spec.results_dir])
     return plan.corpus
+
+
+def _recorded(store: TrialStore, corpus: Corpus, domain: str) -> list[dict[str, Any]]:
+    """What a domain already holds: the collection's trial records and the corpus's rows (a collection resumes
+    from either: the corpus alone is enough), each measurement once."""
+    rows = {r["trial_id"]: r for r in corpus.measurements() if r["domain"] == domain}
+    rows.update({r["trial_id"]: r for r in store.rows()})
+    return list(rows.values())
