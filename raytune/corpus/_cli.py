@@ -40,7 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--query-timeout", type=float, default=5.0, help="query check: drop queries slower than this"
     )
     c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--out", type=Path, required=True, help="collection directory (the corpus is OUT/corpus)")
+    c.add_argument(
+        "--out", type=Path, required=True, help="collection directory (trial records, checked queries)"
+    )
+    c.add_argument("--corpus", type=Path, help="the corpus to add the measurements to (default OUT/corpus)")
     c.add_argument("-v", "--verbose", action="store_true")
 
     a = sub.add_parser("add", help="append the trial records of searches to a corpus (no duplicates)")
@@ -115,6 +118,7 @@ def _collect(args: argparse.Namespace) -> int:
         seed=args.seed,
         timeout_s=args.timeout,
         query_timeout_s=args.query_timeout,
+        corpus_dir=args.corpus,
     )
     print(
         f"knobray corpus: {plan.engine}, {len(plan.workload_files)} workloads over {plan.benchmark} sf {plan.sf:g}, "

@@ -13,7 +13,8 @@ Per engine:
      searched on one);
    - **perturb**: ``perturb`` neighbours of the best configuration found so far for each workload (Gaussian
      steps of 0.15 of each knob's normalised range).
-3. Each domain's trial records (``OUT/runs/<domain>/``) are added to the corpus ``OUT/corpus``.
+3. Each domain's trial records (``OUT/runs/<domain>/``) are added to the corpus (``OUT/corpus`` unless another
+   is named).
 
 Everything is resumable: a measurement already recorded is not repeated, so the same command continues an
 interrupted collection.
@@ -63,10 +64,11 @@ class CollectPlan:
     seed: int = 0
     timeout_s: float = 20.0
     query_timeout_s: float = 5.0
+    corpus_dir: Path | None = None  # default: OUT/corpus
 
     @property
     def corpus(self) -> Corpus:
-        return Corpus(self.out / "corpus")
+        return Corpus(self.corpus_dir or self.out / "corpus")
 
     def runs_dir(self, shape: SlotShape) -> Path:
         return self.out / "runs" / domain_of(self.engine, shape.cpus, shape.memory_bytes).replace("/", "-")
