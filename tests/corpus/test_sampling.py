@@ -49,3 +49,11 @@ def test_items_resume_without_repeating(tmp_path: Path) -> None:
     more = perturb_items(plan, planted.space(), files, done)
     assert [i["queries_file"] for i in more] == [str(files[0])] * 2 + [str(files[1])] * 2
     assert perturb_items(plan, planted.space(), files[:1], []) == []  # nothing measured: nothing to perturb
+
+
+def test_corpus_rows_count_as_measured(tmp_path: Path) -> None:
+    """A collection resumes from the committed corpus alone (its trial records may be gone)."""
+    plan = CollectPlan("postgres", (), tmp_path, configs=2, perturb=0)
+    items = sample_items(plan, planted.space(), [tmp_path / "tpch_5.wg"])
+    corpus_rows = [{"workload_id": "tpch-sf0.1:tpch_5", "config": i["config"]} for i in items[:3]]
+    assert missing(items, corpus_rows) == items[3:]

@@ -22,7 +22,7 @@ import numpy as np
 
 from raytune.hardware import Hardware
 from raytune.knobs import KnobSpace, KnobType, load_catalog, tunable_space
-from raytune.optimizers import ParamKind, encode, param_specs
+from raytune.optimizers import ParamKind, param_specs
 
 ENGINES = ("postgres", "mariadb")
 
@@ -132,35 +132,65 @@ def slot_space(engine: str, cpus: int, memory_bytes: int) -> KnobSpace:
     return tunable_space(engine, load_catalog(engine), Hardware(cpus, memory_bytes))
 
 
-def _memory_bytes(space: KnobSpace, name: str, value: Any) -> float | None:
-    knob = space[name]
-    if knob.type is not KnobType.INTEGER or knob.unit not in MEMORY_UNITS:
-        return None
-    return float(value) * MEMORY_UNITS[knob.unit]
-
-
 def knob_vector(
     config: Mapping[str, Any], engine: str, cpus: int, memory_bytes: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """(features, masks) of one configuration, each of length ``len(FEATURES)``; ``{}`` is the default."""
+    values, masks = knob_matrix([config], engine, cpus, memory_bytes)
+    return values[0], masks[0]
+
+
+def knob_matrix(
+    configs: Sequence[Mapping[str, Any]], engine: str, cpus: int, memory_bytes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(features [N, F], masks [N, F]) of many configurations of one engine and slot, column by column.
+
+    Values may be native numbers or text with units ("3013MB"); a knob a configuration leaves out takes its
+    default, and a number is clipped to the range searched in the slot, as the optimizers' encoding does.
+    """
     space = slot_space(engine, cpus, memory_bytes)
-    params = encode(space, {k: _number(v) for k, v in config.items()})
     specs = {s.name: s for s in param_specs(space)}
-    values = np.zeros(len(FEATURES), dtype=np.float32)
-    masks = np.zeros(len(FEATURES), dtype=np.float32)
+    catalog = load_catalog(engine)
+    n = len(configs)
+    values = np.zeros((n, len(FEATURES)), dtype=np.float32)
+    masks = np.zeros((n, len(FEATURES)), dtype=np.float32)
     for i, (_, _, knobs) in enumerate(KNOB_MAP):
         name = knobs.get(engine)
         if name is None or name not in specs:
             continue
-        masks[i] = 1.0
-        native = config.get(name, space[name].default)
-        as_bytes = _memory_bytes(space, name, native) if native is not None else None
-        if as_bytes is not None:
-            share = math.log2(max(as_bytes, 1.0) / memory_bytes)
-            values[i] = 1.0 + max(share, MEMORY_FLOOR_LOG2) / -MEMORY_FLOOR_LOG2
+        masks[:, i] = 1.0
+        knob, spec = space[name], specs[name]
+        raw = [_native(catalog, name, c.get(name, knob.default), knob.default) for c in configs]
+        if spec.kind is ParamKind.CHOICE:
+            index = {c: j for j, c in enumerate(spec.choices)}
+            values[:, i] = [index.get(str(v), 0) / max(1, len(spec.choices) - 1) for v in raw]
+            continue
+        number = np.array([float(v) if isinstance(v, int | float) else np.nan for v in raw], dtype=np.float64)
+        number = np.where(np.isnan(number), float(knob.default or 0), number)
+        unit = MEMORY_UNITS.get(knob.unit or "") if knob.type is KnobType.INTEGER else None
+        if unit is not None:
+            share = np.log2(np.maximum(number * unit, 1.0) / memory_bytes)
+            values[:, i] = 1.0 + np.maximum(share, MEMORY_FLOOR_LOG2) / -MEMORY_FLOOR_LOG2
+            continue
+        x = np.clip(number / spec.scale, spec.lower, spec.upper)
+        if spec.upper <= spec.lower:
+            values[:, i] = 0.0
+        elif spec.log and spec.lower > 0:
+            lo, hi = math.log(spec.lower), math.log(spec.upper)
+            values[:, i] = (np.log(np.maximum(x, spec.lower)) - lo) / (hi - lo)
         else:
-            values[i] = _unit(specs[name], params[name])
+            values[:, i] = (x - spec.lower) / (spec.upper - spec.lower)
     return values, masks
+
+
+def _native(catalog: KnobSpace, name: str, value: Any, default: Any) -> Any:
+    """``value`` in the knob's native units (text with units parsed); the default where it does not parse."""
+    if isinstance(value, int | float) or value is None:
+        return default if value is None else value
+    try:
+        return catalog[name].normalize(value)
+    except Exception:  # noqa: BLE001 - a value the catalog refuses says nothing; the default stands in
+        return default
 
 
 def _unit(spec: Any, value: Any) -> float:
@@ -172,16 +202,6 @@ def _unit(spec: Any, value: Any) -> float:
         lo, hi = math.log(spec.lower), math.log(spec.upper)
         return (math.log(max(float(value), spec.lower)) - lo) / (hi - lo)
     return (float(value) - spec.lower) / (spec.upper - spec.lower)
-
-
-def _number(value: Any) -> Any:
-    if isinstance(value, str):
-        for cast in (int, float):
-            try:
-                return cast(value)
-            except ValueError:
-                pass
-    return value
 
 
 def workload_vector(w: WorkloadInput) -> np.ndarray:
@@ -213,11 +233,11 @@ def group_slices() -> list[slice]:
 
 def build_rows(configs: Sequence[Mapping[str, Any]], w: WorkloadInput) -> dict[str, np.ndarray]:
     """The model's tabular inputs for ``configs`` of one workload: knobs, masks, workload, hardware."""
-    pairs = [knob_vector(c, w.engine, w.cpus, w.memory_bytes) for c in configs]
-    n = len(pairs)
+    knobs, masks = knob_matrix(configs, w.engine, w.cpus, w.memory_bytes)
+    n = len(configs)
     return {
-        "knobs": np.stack([p[0] for p in pairs]) if n else np.zeros((0, len(FEATURES)), np.float32),
-        "masks": np.stack([p[1] for p in pairs]) if n else np.zeros((0, len(FEATURES)), np.float32),
+        "knobs": knobs,
+        "masks": masks,
         "workload": np.repeat(workload_vector(w)[None, :], n, axis=0),
         "hardware": np.repeat(hardware_vector(w.engine, w.cpus, w.memory_bytes)[None, :], n, axis=0),
     }

@@ -85,7 +85,8 @@ def _dann(args: argparse.Namespace) -> int:
     else:
         from trainables.train._ray import run_on_ray_train
 
-        storage, name = args.out / "ray", f"dann-seed{args.seed}-{int(time.time())}"
+        # Ray Train's run directory stays out of the model directory (which may be shipped in the package).
+        storage, name = Path("results") / "ray-train", f"dann-seed{args.seed}-{int(time.time())}"
 
         def fit(data, split, c):  # type: ignore[no-untyped-def]
             return run_on_ray_train(train_dann, (data, split, c), args.workers, args.gpu, storage, name)
