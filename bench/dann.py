@@ -155,6 +155,14 @@ def prediction_throughput(state: dict[str, Any], corpus: Corpus, n: int = 10_000
     return n / (time.perf_counter() - t0)
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository when it lies in it."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
@@ -174,7 +182,7 @@ def main() -> int:
         "command": " ".join(["python", "bench/dann.py", *sys.argv[1:]]),
         "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "machine": {"platform": platform.platform(), "cpus": len(__import__("os").sched_getaffinity(0))},
-        "corpus": str(args.corpus), "samples": len(data), "domains": data.domains,
+        "corpus": _shown(args.corpus), "samples": len(data), "domains": data.domains,
         "workloads": len(set(data.workload_ids.tolist())), "label_fraction": cfg.label_fraction,
         "config": cfg.to_dict(), "protocols": {},
     }  # fmt: skip
