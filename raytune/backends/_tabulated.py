@@ -24,7 +24,7 @@ import numpy as np
 
 from raytune.errors import KnobrayError
 from raytune.knobs import KnobSpace
-from raytune.optimizers import ParamKind, encode, param_specs
+from raytune.optimizers import ParamKind, encode, param_specs, unit_position
 from raytune.records import Direction, TrialRecord, TrialStatus
 from raytune.slots import SlotShape
 from raytune.storage import TrialStore
@@ -135,13 +135,8 @@ class TabulatedBackend:
             value = params[spec.name]
             if spec.kind is ParamKind.CHOICE:
                 choices.append(str(value))
-            elif spec.upper <= spec.lower:
-                numbers.append(0.0)
-            elif spec.log and spec.lower > 0:
-                lo, hi = math.log(spec.lower), math.log(spec.upper)
-                numbers.append((math.log(max(float(value), spec.lower)) - lo) / (hi - lo))
             else:
-                numbers.append((float(value) - spec.lower) / (spec.upper - spec.lower))
+                numbers.append(unit_position(spec, value))
         return numbers, choices
 
     def nearest(self, config: Mapping[str, Any]) -> tuple[str, float]:

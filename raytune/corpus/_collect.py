@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -39,7 +38,15 @@ from raytune.corpus._add import DROPPED_SUFFIX, add_results, domain_of
 from raytune.corpus._store import Corpus
 from raytune.errors import KnobrayError
 from raytune.knobs import KnobSpace
-from raytune.optimizers import ParamKind, ParamSpec, decode, encode, param_specs
+from raytune.optimizers import (
+    ParamKind,
+    ParamSpec,
+    decode,
+    encode,
+    from_unit_position,
+    param_specs,
+    unit_position,
+)
 from raytune.slots import SlotShape
 from raytune.storage import TrialStore
 
@@ -107,22 +114,13 @@ def perturbations(
 def _from_unit(spec: ParamSpec, u: float) -> Any:
     if spec.kind is ParamKind.CHOICE:
         return spec.choices[min(int(u * len(spec.choices)), len(spec.choices) - 1)]
-    if spec.log and spec.lower > 0:
-        value = math.exp(math.log(spec.lower) + u * (math.log(spec.upper) - math.log(spec.lower)))
-    else:
-        value = spec.lower + u * (spec.upper - spec.lower)
-    return int(round(value)) if spec.kind is ParamKind.INT else value
+    return from_unit_position(spec, u)
 
 
 def _to_unit(spec: ParamSpec, value: Any) -> float:
     if spec.kind is ParamKind.CHOICE:
         return (list(spec.choices).index(value) + 0.5) / len(spec.choices)
-    if spec.upper <= spec.lower:
-        return 0.0
-    if spec.log and spec.lower > 0:
-        lo, hi = math.log(spec.lower), math.log(spec.upper)
-        return (math.log(max(float(value), spec.lower)) - lo) / (hi - lo)
-    return (float(value) - spec.lower) / (spec.upper - spec.lower)
+    return unit_position(spec, value)
 
 
 def _seed(*parts: object) -> int:

@@ -6,6 +6,7 @@ Pure data (no optimizer imports): the Ray Tune and SMAC adapters build their own
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -82,3 +83,23 @@ def encode(space: KnobSpace, config: Mapping[str, KnobValue]) -> dict[str, Any]:
         number = min(max(number, spec.lower), spec.upper)
         out[spec.name] = int(round(number)) if spec.kind is ParamKind.INT else number
     return out
+
+
+def unit_position(spec: ParamSpec, value: float) -> float:
+    """Where a number parameter lies between its bounds, in [0, 1] (on a log scale where it is searched on
+    one); 0 for a parameter with an empty range."""
+    if spec.upper <= spec.lower:
+        return 0.0
+    if spec.log and spec.lower > 0:
+        lo, hi = math.log(spec.lower), math.log(spec.upper)
+        return (math.log(max(float(value), spec.lower)) - lo) / (hi - lo)
+    return (float(value) - spec.lower) / (spec.upper - spec.lower)
+
+
+def from_unit_position(spec: ParamSpec, u: float) -> float | int:
+    """The number parameter at position ``u`` in [0, 1] of its range (the inverse of ``unit_position``)."""
+    if spec.log and spec.lower > 0:
+        value = math.exp(math.log(spec.lower) + u * (math.log(spec.upper) - math.log(spec.lower)))
+    else:
+        value = spec.lower + u * (spec.upper - spec.lower)
+    return int(round(value)) if spec.kind is ParamKind.INT else value

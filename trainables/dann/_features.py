@@ -193,17 +193,6 @@ def _native(catalog: KnobSpace, name: str, value: Any, default: Any) -> Any:
         return default
 
 
-def _unit(spec: Any, value: Any) -> float:
-    if spec.kind is ParamKind.CHOICE:
-        return list(spec.choices).index(value) / max(1, len(spec.choices) - 1)
-    if spec.upper <= spec.lower:
-        return 0.0
-    if spec.log and spec.lower > 0:
-        lo, hi = math.log(spec.lower), math.log(spec.upper)
-        return (math.log(max(float(value), spec.lower)) - lo) / (hi - lo)
-    return (float(value) - spec.lower) / (spec.upper - spec.lower)
-
-
 def workload_vector(w: WorkloadInput) -> np.ndarray:
     """E2ETune's features (query count log-scaled) and the mapped default metrics (log1p per second)."""
     f = [math.log1p(float(w.features.get("num_queries", 0.0)))]

@@ -16,6 +16,7 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from trainables.dann import DannConfig
 from trainables.lakehelm import DatasetError
@@ -65,6 +66,18 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _local_fit(args: argparse.Namespace, fit_locally: Any) -> tuple[Any, str] | None:
+    """``--no-ray``: the in-process fit on CPU or CUDA, and its backend name; None (after one error line) when
+    --gpu is asked for and PyTorch sees no CUDA device."""
+    import torch
+
+    if args.gpu and not torch.cuda.is_available():
+        print("error: --gpu given but PyTorch sees no CUDA device; drop --gpu", file=sys.stderr)
+        return None
+    device = "cuda" if args.gpu else "cpu"
+    return fit_locally(device), f"torch-{device}"
+
+
 def _dann(args: argparse.Namespace) -> int:
     from raytune.errors import KnobrayError
     from trainables.dann import fit_locally, train_cost_model, train_dann
@@ -76,12 +89,10 @@ def _dann(args: argparse.Namespace) -> int:
         return 2
     cfg = DannConfig(epochs=args.epochs, label_fraction=args.label_fraction, seed=args.seed)
     if args.no_ray:
-        import torch
-
-        if args.gpu and not torch.cuda.is_available():
-            print("error: --gpu given but PyTorch sees no CUDA device; drop --gpu", file=sys.stderr)
+        local = _local_fit(args, fit_locally)
+        if local is None:
             return 2
-        fit, backend = fit_locally("cuda" if args.gpu else "cpu"), "torch-" + ("cuda" if args.gpu else "cpu")
+        fit, backend = local
     else:
         from trainables.train._ray import run_on_ray_train
 
@@ -123,12 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     cfg = MoEConfig(epochs=args.epochs, steps_per_subepoch=args.steps, seed=args.seed)
     job = MoEJob(args.data, args.benchmark, args.sf, args.out, cfg, args.min_latency_ms)
     if args.no_ray:
-        import torch
-
-        if args.gpu and not torch.cuda.is_available():
-            print("error: --gpu given but PyTorch sees no CUDA device; drop --gpu", file=sys.stderr)
+        local = _local_fit(args, fit_locally)
+        if local is None:
             return 2
-        fit, backend = fit_locally("cuda" if args.gpu else "cpu"), "torch-" + ("cuda" if args.gpu else "cpu")
+        fit, backend = local
     else:
         from trainables.train._ray import fit_with_ray_train
 
