@@ -7,7 +7,8 @@ domain's labels. Models: ``dann`` (Huber + CORAL + adversarial), ``dann_plain`` 
 alignment terms), ``source_only`` (the network trained on the source domain alone), ``e2etune_forest``
 (E2ETune's surrogate: random forest of 500 trees + gradient boosting, voting; knob and workload features), and
 ``lightgbm`` (every feature, plan embedding included). Also: training time on 2 cores and prediction throughput
-on one core.
+on one core, and the noise ceiling: per domain, the within-workload Spearman that a perfect model would reach
+against single runs as noisy as the corpus's repeated defaults.
 
     .venv/bin/python bench/dann.py                      # results: bench/results/dann.json
     .venv/bin/python bench/dann.py --folds 2 --epochs 10 --out /tmp/dann.json    # a quick look
@@ -155,6 +156,21 @@ def prediction_throughput(state: dict[str, Any], corpus: Corpus, n: int = 10_000
     return n / (time.perf_counter() - t0)
 
 
+def noise_ceilings(data: DannData) -> dict[str, Any]:
+    """Per domain: the SD of one run (from repeated defaults) and the within-workload Spearman that a perfect
+    model would reach against single runs with that noise."""
+    from trainables.dann._evaluate import noise_ceiling, run_noise
+
+    is_default = np.array([not c for c in data.configs])
+    groups = np.array([f"{w}|{d}" for w, d in zip(data.workload_ids, data.domain, strict=True)])
+    out: dict[str, Any] = {}
+    for d, name in enumerate(data.domains):
+        sel = data.domain == d
+        sd = run_noise(data.y[sel], groups[sel], is_default[sel])
+        out[name] = {"run_sd_log": sd, "within_workload_spearman": noise_ceiling(data.y[sel], groups[sel], sd)}
+    return out
+
+
 def _shown(path: Path) -> str:
     """``path`` relative to the repository when it lies in it."""
     try:
@@ -184,7 +200,7 @@ def main() -> int:
         "machine": {"platform": platform.platform(), "cpus": len(__import__("os").sched_getaffinity(0))},
         "corpus": _shown(args.corpus), "samples": len(data), "domains": data.domains,
         "workloads": len(set(data.workload_ids.tolist())), "label_fraction": cfg.label_fraction,
-        "config": cfg.to_dict(), "protocols": {},
+        "config": cfg.to_dict(), "noise_ceiling": noise_ceilings(data), "protocols": {},
     }  # fmt: skip
     last_state = None
     for protocol in args.protocols.split(","):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -79,6 +80,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="surrogate backend: predict from the SQL alone (no run of the workload under the default)",
     )
     p.add_argument(
+        "--warm-start",
+        metavar="MODEL_DIR",
+        help="a recommender directory: its top configs for the workload are the first trials after the baselines",
+    )
+    p.add_argument(
+        "--warm-start-configs",
+        type=int,
+        default=3,
+        help="how many recommended configs warm-start (default 3)",
+    )
+    p.add_argument(
         "--records",
         type=Path,
         action="append",
@@ -122,6 +134,10 @@ def _check_inputs(args: argparse.Namespace) -> tuple[Any, list[dict[str, Any]]]:
         raise KnobrayError("optimizer configs needs --configs FILE with a JSON list of configurations")
     if args.trials < 1 or args.instances < 1:
         raise KnobrayError("--trials and --instances must be at least 1")
+    if args.warm_start is not None and args.warm_start_configs < 1:
+        raise KnobrayError("--warm-start-configs must be at least 1")
+    if args.warm_start is not None and args.optimizer == "configs":
+        raise KnobrayError("--warm-start feeds an optimizer; it cannot go with --optimizer configs")
     if args.confirm is None:
         args.confirm = 0 if args.backend == "surrogate" else 3
     if args.confirm < 0 or args.confirm_rounds < 1:
@@ -221,6 +237,39 @@ def _surrogate(args: argparse.Namespace, spec: Any, shape: Any) -> Any:
     return SurrogateBackend(model, described, spec.engine, shape)
 
 
+def _warm_start(args: argparse.Namespace, spec: Any, shape: Any) -> list[dict[str, Any]]:
+    """The recommender's top configs for the search's workload (a resumed search: the ones it measured)."""
+    from raytune.home import ensure_home
+    from raytune.storage import TrialStore
+    from raytune.tune._run import WARM_START
+    from raytune.workloads import make_workload
+    from trainables.dann import CostModel, describe_workload
+    from trainables.recommender import Recommender
+
+    if args.resume:
+        rows = TrialStore(spec.results_dir).rows()
+        return [r["config"] for r in rows if r.get("optimizer") == WARM_START and not r.get("confirms")]
+    if str(args.warm_start).startswith(("http://", "https://")):
+        raise KnobrayError(
+            "--warm-start takes a recommender directory here; a serving endpoint URL is not supported yet"
+        )
+    if spec.workload_kind != "olap":
+        raise KnobrayError("the recommender tunes OLAP workloads; drop --warm-start for OLTP")
+    model = Recommender.load(Path(args.warm_start))
+    w = spec.workload
+    workload = make_workload(
+        w.name, sf=w.sf, cache_dir=ensure_home() / "data",
+        queries_file=Path(w.queries_file) if w.queries_file else None,
+    )  # fmt: skip
+    # One run under the default gives the plans and metrics the recommender reads (not on replayed records).
+    described = describe_workload(spec.engine, workload, shape, explain=spec.backend == "pool")
+    recs = model.recommend(
+        described, cost_model=CostModel.load(), candidates=max(8, args.warm_start_configs),
+        top=args.warm_start_configs, seed=spec.seed,
+    )  # fmt: skip
+    return [r.config for r in recs]
+
+
 def _abs(path: Path | None) -> str | None:
     return str(path.resolve()) if path else None
 
@@ -296,6 +345,9 @@ def main(argv: list[str] | None = None) -> int:
             connect_ray(spec)
             check_slots(spec.engine)
             shape = slot_shape_for(spec)
+        if args.warm_start:
+            spec = dataclasses.replace(spec, warm_start=_warm_start(args, spec, shape))
+            print(f"warm start: {len(spec.warm_start)} configs from {args.warm_start}", file=sys.stderr)
     except KnobrayError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

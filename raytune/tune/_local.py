@@ -86,7 +86,11 @@ class LocalFit:
         self, space: dict[str, Any], alg: Any, n: int, optimizer: str, *, budget: bool
     ) -> None:
         """``n`` optimizer trials; the ones a resumed search already recorded count (the optimizer saw them)."""
-        recorded = [r for r in search_rows(self.store.rows()) if not r.get("baseline")]
+        recorded = [
+            r
+            for r in search_rows(self.store.rows())
+            if not r.get("baseline") and r.get("optimizer") == optimizer
+        ]
         left = n - len(recorded)
         start = self.clock_s
         if isinstance(alg, BasicVariantGenerator):

@@ -18,7 +18,7 @@ import ray
 from ray import tune
 from ray.tune.search import ConcurrencyLimiter
 
-from raytune.backends import TrialBackend
+from raytune.backends import TrialBackend, config_key
 from raytune.confirmation import RULES, pick_candidates, schedule, search_rows
 from raytune.errors import KnobrayError, first_line
 from raytune.hardware import Hardware, detect_hardware
@@ -46,6 +46,7 @@ from raytune.tune._trainable import CONFIG_KEY, make_trainable
 logger = logging.getLogger(__name__)
 
 BASELINES = ("default", "rules")
+WARM_START = "warm-start"  # the optimizer column of the recommender's configs, measured after the baselines
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ class SearchSpec:
     confirm: int = 3
     confirm_rounds: int = 3
     backend: str = "pool"  # "pool" (real servers on Ray), "tabulated" or "surrogate" (see run_search)
+    warm_start: list[dict[str, Any]] = field(default_factory=list)  # recommended configs, measured first
 
     @property
     def objective(self) -> Objective:
@@ -360,6 +362,7 @@ def _run_stages(
 ) -> None:
     """Baselines, then the optimizer, then the confirmation of its top configs, each through ``fit``."""
     rules_config = _run_baselines(spec, shape, store, fit, concurrency)
+    _run_warm_start(spec, store, fit, concurrency)
     _run_optimizer(spec, space, catalog, store, fit, concurrency, every_known=every_known)
     if spec.confirm > 0:
         candidates = pick_candidates(store.rows(), spec.objective, spec.confirm)
@@ -384,6 +387,17 @@ def _run_baselines(
     if todo:
         fit(f"baselines-{int(time.time())}", configs_space(todo), None, 1, concurrency, "configs")
     return baselines[1]["config"]
+
+
+def _run_warm_start(spec: SearchSpec, store: TrialStore, fit: Callable[..., None], concurrency: int) -> None:
+    """Measures the recommended configurations (``--warm-start``) not measured yet, right after the baselines;
+    they count as trials of the budget, are shown to the optimizer as evaluated points and can be crowned."""
+    if not spec.warm_start or spec.optimizer == "configs":
+        return
+    done = {config_key(r["config"]) for r in search_rows(store.rows()) if r.get("optimizer") == WARM_START}
+    todo = [{"label": None, "config": c} for c in spec.warm_start if config_key(c) not in done]
+    if todo:
+        fit(f"warm-start-{int(time.time())}", configs_space(todo), None, 1, concurrency, WARM_START)
 
 
 def _run_optimizer(
@@ -412,9 +426,10 @@ def _run_optimizer(
     known = [
         r
         for r in search_rows(store.rows())
-        if (every_known or r["baseline"] in BASELINES) and r["score"] is not None
+        if (every_known or r["baseline"] in BASELINES or r.get("optimizer") == WARM_START)
+        and r["score"] is not None
     ]
-    n_baselines = len(BASELINES) if spec.baselines else 0
+    n_baselines = (len(BASELINES) if spec.baselines else 0) + len(spec.warm_start)
     search_alg = make_search_alg(
         spec.optimizer,
         specs,

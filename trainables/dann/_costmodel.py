@@ -25,7 +25,8 @@ PRETRAINED = Path(__file__).resolve().parent / "pretrained"
 
 
 class CostModel:
-    """Predicts the total latency (s) of a workload's queries under each of a list of configurations."""
+    """Predicts the total latency (s) of a workload's queries under each of a list of configurations, as a
+    ratio to the workload's latency under the default configuration (``WorkloadInput.default_latency_s``)."""
 
     objective_name = "total_latency_s"
     direction = "min"
@@ -91,9 +92,16 @@ class CostModel:
                 torch.from_numpy(rows["knobs"]), torch.from_numpy(rows["masks"]),
                 torch.from_numpy(w), torch.from_numpy(plan), torch.from_numpy(h),
             )  # fmt: skip
-        mean_latency = np.exp(cost.numpy() * s["y_sd"][0] + s["y_mean"][0])
+        mean_latency = np.exp(cost.numpy() * s["y_sd"][0] + s["y_mean"][0] + self.anchor(workload))
         queries = max(1, len(workload.plans) or int(workload.features.get("num_queries", 1)))
         return mean_latency * queries
+
+    def anchor(self, workload: WorkloadInput) -> float:
+        """The log mean latency the prediction is relative to: the workload's under the default where known,
+        else the training workloads' mean (then predictions rank configurations but their scale is rough)."""
+        if workload.default_latency_s > 0:
+            return float(np.log(workload.default_latency_s))
+        return float(self.stats["anchor_mean"][0])
 
     def save(self, path: Path, metrics: dict[str, Any]) -> Path:
         """Writes the model directory (weights, metrics)."""

@@ -1,7 +1,9 @@
 """The corpus as arrays for the cost model, and the splits it is trained and evaluated on.
 
 One sample is one successful measurement of a workload under a configuration in one domain (engine and slot
-shape); its label is the log of the workload's mean query latency. Splits are grouped by workload: a workload
+shape); its label is the log of the workload's mean query latency, learned relative to the workload's anchor:
+the log of its mean latency under the default configuration in that domain (the median of its default runs),
+which a user has from one run under the default. Splits are grouped by workload: a workload
 is in train, validation or test for every domain at once, so no model is scored on a workload it has seen.
 """
 
@@ -30,6 +32,7 @@ class DannData:
     hardware: np.ndarray
     plan: np.ndarray
     y: np.ndarray  # log mean latency in seconds
+    anchor: np.ndarray  # log mean latency in seconds under the default (the workload's, in the domain)
     domain: np.ndarray  # index into ``domains``
     domains: list[str]
     workload_ids: np.ndarray  # the grouping key
@@ -47,6 +50,7 @@ class DannData:
             self.hardware[index],
             self.plan[index],
             self.y[index],
+            self.anchor[index],
             self.domain[index],
             self.domains,
             self.workload_ids[index],
@@ -56,22 +60,29 @@ class DannData:
 
 
 def workload_inputs(corpus: Corpus) -> dict[tuple[str, str], WorkloadInput]:
-    """(workload id, domain) -> what the model knows of that workload there (default metrics: median)."""
+    """(workload id, domain) -> what the model knows of that workload there (default metrics and latency: the
+    median of its default runs); workloads never measured under the default there are left out."""
     metrics: dict[tuple[str, str], list[dict[str, float]]] = defaultdict(list)
+    latency: dict[tuple[str, str], list[float]] = defaultdict(list)
     shapes: dict[str, tuple[str, int, int]] = {}
     for m in corpus.measurements():
         shapes[m["domain"]] = (m["engine"], m["slot_cpus"], m["slot_memory_bytes"])
         if m["is_default"] and m["status"] == "SUCCEEDED":
             metrics[(m["workload_id"], m["domain"])].append(m["metrics_per_s"])
+            if (m["mean_latency_s"] or 0) > 0:
+                latency[(m["workload_id"], m["domain"])].append(m["mean_latency_s"])
     out = {}
     for w in corpus.workloads():
         key = (w["workload_id"], w["domain"])
-        if w["domain"] not in shapes or w["kind"] != "olap":
+        if w["domain"] not in shapes or w["kind"] != "olap" or not latency.get(key):
             continue
         engine, cpus, memory = shapes[w["domain"]]
         runs = metrics.get(key, [])
         default = {k: statistics.median(r.get(k, 0.0) for r in runs) for k in (runs[0] if runs else {})}
-        out[key] = WorkloadInput(engine, cpus, memory, w["features"], w["plans"], default, w["workload_id"])
+        out[key] = WorkloadInput(
+            engine, cpus, memory, w["features"], w["plans"], default, w["workload_id"],
+            statistics.median(latency[key]),
+        )  # fmt: skip
     return out
 
 
@@ -105,6 +116,7 @@ def load_data(corpus: Corpus, embed: Callable[[Sequence[str]], np.ndarray]) -> D
         for name, value in build_rows([r["config"] for r in rows], w).items():
             parts[name].append(value)
         parts["y"].append(np.log(np.array([r["mean_latency_s"] for r in rows], dtype=np.float32)))
+        parts["anchor"].append(np.full(len(rows), np.log(w.default_latency_s), dtype=np.float32))
         parts["domain"].append(np.full(len(rows), domains.index(key[1])))
         parts["workload_ids"].append(np.array([key[0]] * len(rows), dtype=object))
         parts["n_queries"].append(
@@ -115,7 +127,7 @@ def load_data(corpus: Corpus, embed: Callable[[Sequence[str]], np.ndarray]) -> D
     cat = {k: np.concatenate(v) for k, v in parts.items()}
     return DannData(
         cat["knobs"], cat["masks"], cat["workload"], cat["hardware"], embed(texts), cat["y"].astype(np.float32),
-        cat["domain"], domains, cat["workload_ids"], configs, cat["n_queries"],
+        cat["anchor"], cat["domain"], domains, cat["workload_ids"], configs, cat["n_queries"],
     )  # fmt: skip
 
 

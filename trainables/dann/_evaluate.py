@@ -56,3 +56,33 @@ def score(
                 **tuning_quality(pred_s[sel], true_s[sel], groups[sel]),
             }
     return out
+
+
+def run_noise(log_latency: np.ndarray, groups: np.ndarray, is_default: np.ndarray) -> float:
+    """The SD of one run's log latency, from workloads measured twice or more under the default: the median
+    absolute difference of two such runs over sqrt(2) * 0.6745 (normal noise); 0 without repeated defaults."""
+    diffs = []
+    for g in np.unique(groups):
+        runs = log_latency[(groups == g) & is_default]
+        if len(runs) >= 2:
+            diffs.append(abs(runs[0] - runs[1]))
+    return float(np.median(diffs) / (np.sqrt(2) * 0.6745)) if diffs else 0.0
+
+
+def noise_ceiling(log_latency: np.ndarray, groups: np.ndarray, noise_sd: float, draws: int = 200) -> float:
+    """The within-workload Spearman a perfect model would reach against single noisy runs: per group, a true
+    spread (the measured one shrunk by the noise variance) is measured again with ``noise_sd`` of noise, and the
+    two are rank-correlated; the mean over groups and ``draws``."""
+    rng = np.random.default_rng(0)
+    rhos = []
+    for g in np.unique(groups):
+        t = log_latency[groups == g]
+        if len(t) < 3 or np.ptp(t) == 0:
+            continue
+        centred = t - t.mean()
+        shrink = np.sqrt(max(0.0, centred.var() - noise_sd**2) / centred.var())
+        truth = centred * shrink
+        for _ in range(draws):
+            measured = truth + rng.normal(0.0, noise_sd, len(t))
+            rhos.append(spearmanr(truth, measured).statistic)
+    return float(np.nanmean(rhos)) if rhos else float("nan")

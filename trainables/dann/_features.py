@@ -108,6 +108,8 @@ class WorkloadInput:
         plans: Query -> compact operator tree under the default configuration.
         default_metrics: Internal counters per second of a run under the default configuration.
         workload_id: A name for records.
+        default_latency_s: Mean latency per query of a run under the default configuration (0: unknown). The
+            model predicts each configuration's latency relative to it.
     """
 
     engine: str
@@ -117,6 +119,7 @@ class WorkloadInput:
     plans: Mapping[str, str] = field(default_factory=dict)
     default_metrics: Mapping[str, float] = field(default_factory=dict)
     workload_id: str = ""
+    default_latency_s: float = 0.0
 
     def plan_text(self) -> str:
         """The text the plan embedding reads: every plan, in query order."""
@@ -194,13 +197,15 @@ def _native(catalog: KnobSpace, name: str, value: Any, default: Any) -> Any:
 
 
 def workload_vector(w: WorkloadInput) -> np.ndarray:
-    """E2ETune's features (query count log-scaled) and the mapped default metrics (log1p per second)."""
+    """E2ETune's features (query count log-scaled), the mapped default metrics (log1p per second) and the log of
+    the default mean latency in ms (0 where unknown)."""
     f = [math.log1p(float(w.features.get("num_queries", 0.0)))]
     f += [float(w.features.get(k, 0.0)) for k in WORKLOAD_FEATURES[1:]]
     f += [
         math.log1p(max(0.0, float(w.default_metrics.get(m[w.engine], 0.0)))) if w.engine in m else 0.0
         for _, m in METRIC_MAP
     ]
+    f.append(math.log1p(1000 * w.default_latency_s))
     return np.asarray(f, dtype=np.float32)
 
 

@@ -38,7 +38,7 @@ def evaluate_state(state: dict[str, Any], data: DannData, rows: np.ndarray) -> d
     x = tensors(data, state["stats"], torch.device("cpu"))
     pred = predict_rows(model.net, x, rows)
     s = state["stats"]
-    pred_s = np.exp(pred * s["y_sd"][0] + s["y_mean"][0])
+    pred_s = np.exp(pred * s["y_sd"][0] + s["y_mean"][0] + data.anchor[rows])
     true_s = np.exp(data.y[rows])
     groups = np.array([f"{w}|{d}" for w, d in zip(data.workload_ids[rows], data.domain[rows], strict=True)])
     return score(pred_s, true_s, groups, data.domain[rows], data.domains)

@@ -1,4 +1,11 @@
-"""``python -m trainables.train moe|dann ...``: train a learned tuner on Ray Train.
+"""``python -m trainables.train moe|dann|labels|recommender ...``: train a learned tuner on Ray Train.
+
+``labels --corpus DIR --out DIR [--workloads GLOB]``: the recommender's training labels: measured bests and
+multi-step pairs from the corpus, and for each extra workload file the best configuration an optimizer finds
+against the cost model (``--cost-model``, default the shipped one), per domain of the corpus.
+
+``recommender --labels DIR --out DIR``: the generative recommender over a label set; writes ``model.pt`` and
+``metrics.json`` (validation bucket accuracy, chance, epochs, train_seconds).
 
 ``dann --corpus DIR --out DIR``: the domain-adversarial cost model over a corpus (``raytune.corpus``); writes
 ``model.pt`` and ``metrics.json`` (validation accuracy, epochs, train_seconds, what it was trained on).
@@ -18,9 +25,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from trainables.dann import DannConfig
 from trainables.lakehelm import DatasetError
 from trainables.moe import MoEConfig, MoEJob, fit_locally, run_job
+from trainables.recommender._backbone import DEFAULT_BACKBONE
+from trainables.recommender._loop import RecommenderConfig
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "lakehelm"
 
@@ -63,6 +74,38 @@ def _parser() -> argparse.ArgumentParser:
     dann.add_argument("--gpu", action="store_true", help="train on GPU (Ray: one GPU per worker)")
     dann.add_argument("--no-ray", action="store_true", help="train in this process, plain PyTorch")
     dann.add_argument("-v", "--verbose", action="store_true")
+
+    labels = sub.add_parser(
+        "labels", help="the recommender's training labels (corpus bests, cost-model searches)"
+    )
+    labels.add_argument(
+        "--corpus", type=Path, required=True, help="corpus directory (python -m raytune.corpus)"
+    )
+    labels.add_argument("--out", type=Path, required=True, help="label directory to write")
+    labels.add_argument("--workloads", action="append", default=[],
+                        help="extra query files (a glob, repeatable) labelled by searching the cost model")  # fmt: skip
+    labels.add_argument("--exclude", action="append", default=[], help="query files to leave out (a glob)")
+    labels.add_argument("--cost-model", type=Path, help="cost model directory (default: the shipped one)")
+    labels.add_argument(
+        "--optimizer", default="tpe", help="optimizer against the cost model (tpe, hebo, ...)"
+    )
+    labels.add_argument("--trials", type=int, default=200, help="cost-model evaluations per workload (200)")
+    labels.add_argument("--seed", type=int, default=0)
+    labels.add_argument("-v", "--verbose", action="store_true")
+
+    rec = sub.add_parser("recommender", help="the generative knob recommender over a label set")
+    rec.add_argument(
+        "--labels", type=Path, required=True, help="label directory (python -m trainables.train labels)"
+    )
+    rec.add_argument("--out", type=Path, required=True, help="model directory to write")
+    rec.add_argument("--backbone", default=DEFAULT_BACKBONE,
+                     help=f"a local Hugging Face encoder directory (default: {DEFAULT_BACKBONE}, shipped)")  # fmt: skip
+    rec.add_argument("--epochs", type=int, default=RecommenderConfig.epochs)
+    rec.add_argument("--seed", type=int, default=0)
+    rec.add_argument("--workers", type=int, default=2, help="Ray Train workers")
+    rec.add_argument("--gpu", action="store_true", help="train on GPU (Ray: one GPU per worker)")
+    rec.add_argument("--no-ray", action="store_true", help="train in this process, plain PyTorch")
+    rec.add_argument("-v", "--verbose", action="store_true")
     return p
 
 
@@ -94,15 +137,7 @@ def _dann(args: argparse.Namespace) -> int:
             return 2
         fit, backend = local
     else:
-        from trainables.train._ray import run_on_ray_train
-
-        # Ray Train's run directory stays out of the model directory (which may be shipped in the package).
-        storage, name = Path("results") / "ray-train", f"dann-seed{args.seed}-{int(time.time())}"
-
-        def fit(data, split, c):  # type: ignore[no-untyped-def]
-            return run_on_ray_train(train_dann, (data, split, c), args.workers, args.gpu, storage, name)
-
-        backend = f"ray-train x{args.workers} " + ("gpu" if args.gpu else "cpu")
+        fit, backend = _ray_fit(train_dann, args, "dann")
     try:
         metrics = train_cost_model(args.corpus, args.out, cfg, fit, backend=backend)
     except KnobrayError as exc:
@@ -121,6 +156,99 @@ def _dann(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ray_fit(loop: Any, args: argparse.Namespace, kind: str) -> tuple[Any, str]:
+    """A fit that runs ``loop`` on ``--workers`` Ray Train workers, and its backend name."""
+    from trainables.train._ray import run_on_ray_train
+
+    # Ray Train's run directory stays out of the model directory (which may be shipped in the package).
+    storage, name = Path("results") / "ray-train", f"{kind}-seed{args.seed}-{int(time.time())}"
+
+    def fit(*fit_args):  # type: ignore[no-untyped-def]
+        return run_on_ray_train(loop, fit_args, args.workers, args.gpu, storage, name)
+
+    return fit, f"ray-train x{args.workers} " + ("gpu" if args.gpu else "cpu")
+
+
+def _labels(args: argparse.Namespace) -> int:
+    import glob
+
+    from raytune.corpus import Corpus
+    from raytune.errors import KnobrayError
+    from trainables.dann import CostModel
+    from trainables.recommender import make_labels, sql_workload
+
+    if args.trials < 1:
+        print("error: --trials must be at least 1", file=sys.stderr)
+        return 2
+    excluded = {Path(f).resolve() for pattern in args.exclude for f in glob.glob(pattern)}
+    files = sorted({Path(f) for pattern in args.workloads for f in glob.glob(pattern)}, key=str)
+    files = [f for f in files if f.resolve() not in excluded]
+    if args.workloads and not files:
+        print(f"error: no query file matches {', '.join(args.workloads)}; check the glob", file=sys.stderr)
+        return 2
+    try:
+        corpus = Corpus(args.corpus)
+        corpus.check_version()
+        measured = {m["workload_id"].split(":")[-1] for m in corpus.measurements()}
+        shapes = {(m["engine"], m["slot_cpus"], m["slot_memory_bytes"]) for m in corpus.measurements()}
+        extra = [
+            sql_workload(f, engine, cpus, memory)
+            for f in files if f.stem not in measured
+            for engine, cpus, memory in sorted(shapes)
+        ]  # fmt: skip
+        model = CostModel.load(args.cost_model) if extra else None
+        bar = tqdm(total=len(extra), desc="labels", unit="workload", disable=not extra)
+        summary = make_labels(
+            args.corpus, args.out, extra=extra, cost_model=model, optimizer=args.optimizer,
+            trials=args.trials, seed=args.seed, on_label=lambda _l: bar.update(1),
+        )  # fmt: skip
+        bar.close()
+    except KnobrayError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    counts = "; ".join(
+        f"{d}: " + ", ".join(f"{n} {k}" for k, n in c.items()) for d, c in summary["per_domain"].items()
+    )
+    print(f"labels: {summary['labels']} ({counts}) -> {args.out / 'labels.jsonl'}")
+    return 0
+
+
+def _recommender(args: argparse.Namespace) -> int:
+    from raytune.errors import KnobrayError
+    from trainables.recommender import fit_locally as fit_recommender_locally
+    from trainables.recommender import train_recommender, train_recommender_model
+
+    if args.epochs < 1 or args.workers < 1:
+        print("error: --epochs and --workers must be at least 1", file=sys.stderr)
+        return 2
+    cfg = RecommenderConfig(epochs=args.epochs, seed=args.seed)
+    if args.no_ray:
+        local = _local_fit(args, fit_recommender_locally)
+        if local is None:
+            return 2
+        fit, backend = local
+    else:
+        fit, backend = _ray_fit(train_recommender, args, "recommender")
+    try:
+        metrics = train_recommender_model(
+            args.labels, args.out, cfg, fit, backend=backend, backbone=args.backbone
+        )
+    except KnobrayError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        print(f"error: training failed: {exc}", file=sys.stderr)
+        return 1
+    val = metrics["validation"]
+    print(
+        f"recommender: {metrics['labels']} labels ({metrics['samples']} samples, {metrics['workloads']} workloads), "
+        f"best epoch {metrics['best_epoch']}; validation bucket accuracy {val['accuracy']:.3f} "
+        f"(within one bucket {val['within_one']:.3f}; chance {metrics['chance_accuracy']:.3f}) "
+        f"({metrics['train_seconds']:.0f}s, {backend}) -> {args.out / 'metrics.json'}"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -128,6 +256,10 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("ray").setLevel(logging.WARNING)
     if args.model == "dann":
         return _dann(args)
+    if args.model == "labels":
+        return _labels(args)
+    if args.model == "recommender":
+        return _recommender(args)
     if args.epochs < 1 or args.steps < 1 or args.workers < 1:
         print("error: --epochs, --steps and --workers must be at least 1", file=sys.stderr)
         return 2

@@ -3,6 +3,7 @@ embeddings, no Ray)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +89,11 @@ def test_trained_in_process_it_ranks_the_planted_effect(planted: Path, tmp_path:
     unseen = WorkloadInput("postgres", 1, 2 * GIB, features, plans, {"db.blks_read": 3000.0}, "unseen")
     small, large = model.predict([{"shared_buffers": 2048}, {"shared_buffers": 131072}], unseen)
     assert large < small  # a bigger buffer pool is planted to be faster
+    # Predictions are relative to the workload's latency under the default: a workload whose default run took
+    # 0.2 s a query gets predictions on that scale, and the ranking of configurations is unchanged.
+    timed = replace(unseen, default_latency_s=0.2)
+    ratios = model.predict([{"shared_buffers": 2048}, {"shared_buffers": 131072}], timed) / (3 * 0.2)
+    assert 0.2 < ratios[1] < ratios[0] < 5.0
     with pytest.raises(KnobrayError, match="unknown engine 'oracle'"):
         model.predict([{}], WorkloadInput("oracle", 1, GIB))
 
@@ -99,3 +105,19 @@ def test_a_missing_model_or_corpus_is_a_one_line_error(tmp_path: Path) -> None:
         train_cost_model(
             tmp_path / "none", tmp_path / "m", DannConfig(epochs=1), fit_locally(), backend="test"
         )
+
+
+def test_noise_ceiling_falls_with_run_noise() -> None:
+    from trainables.dann._evaluate import noise_ceiling, run_noise
+
+    rng = np.random.default_rng(1)
+    groups = np.repeat(np.arange(20), 10)
+    truth = rng.normal(0.0, 0.3, len(groups))
+    is_default = np.tile(np.array([True, True] + [False] * 8), 20)
+    noisy = truth + rng.normal(0.0, 0.1, len(groups))
+    noisy[is_default] = np.repeat(rng.normal(0.0, 0.3, 20), 2) + rng.normal(0.0, 0.1, 40)
+    sd = run_noise(noisy, groups, is_default)
+    assert 0.05 < sd < 0.2
+    assert noise_ceiling(truth, groups, 0.0, draws=5) == pytest.approx(1.0)
+    assert 0.7 < noise_ceiling(noisy, groups, sd, draws=20) < 0.99
+    assert noise_ceiling(noisy, groups, 0.3, draws=20) < noise_ceiling(noisy, groups, sd, draws=20)

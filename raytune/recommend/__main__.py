@@ -1,0 +1,5 @@
+import sys
+
+from raytune.recommend import main
+
+sys.exit(main())
