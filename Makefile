@@ -7,7 +7,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 STAMP := $(VENV)/.knobray-installed
 DEBIAN_PACKAGES := mariadb-server sysbench
 
-.PHONY: run test test-fast install system lint format bench clean
+.PHONY: run test test-fast install system lint format bench retrain clean
 
 run: install
 	$(PY) -m raytune.search
@@ -43,6 +43,16 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install -q -c constraints.txt -e '.[ray,dev]'
 	$(PIP) install -q --no-deps hebo==0.3.6
 	touch $(STAMP)
+
+# Retrain the learned tuners from the (grown) corpus into results/models/; the shipped models stay as they are.
+E2ETUNE ?= ../shared/data/e2etune/olap_workloads
+MODELS := results/models
+EXTRA_WORKLOADS := $(if $(wildcard $(E2ETUNE)),--workloads '$(E2ETUNE)/tpch_*.wg' --exclude '$(E2ETUNE)/tpch_2*.wg',)
+retrain: install
+	$(PY) -m trainables.train dann --corpus data/corpus --out $(MODELS)/dann
+	$(PY) -m trainables.train labels --corpus data/corpus --cost-model $(MODELS)/dann --out $(MODELS)/labels \
+	  $(EXTRA_WORKLOADS)
+	$(PY) -m trainables.train recommender --labels $(MODELS)/labels --out $(MODELS)/recommender
 
 lint: install
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -167,7 +167,10 @@ def noise_ceilings(data: DannData) -> dict[str, Any]:
     for d, name in enumerate(data.domains):
         sel = data.domain == d
         sd = run_noise(data.y[sel], groups[sel], is_default[sel])
-        out[name] = {"run_sd_log": sd, "within_workload_spearman": noise_ceiling(data.y[sel], groups[sel], sd)}
+        out[name] = {
+            "run_sd_log": sd,
+            "within_workload_spearman": noise_ceiling(data.y[sel], groups[sel], sd),
+        }
     return out
 
 

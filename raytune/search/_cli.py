@@ -138,6 +138,10 @@ def _check_inputs(args: argparse.Namespace) -> tuple[Any, list[dict[str, Any]]]:
         raise KnobrayError("--warm-start-configs must be at least 1")
     if args.warm_start is not None and args.optimizer == "configs":
         raise KnobrayError("--warm-start feeds an optimizer; it cannot go with --optimizer configs")
+    if str(args.warm_start).startswith(("http://", "https://")):
+        raise KnobrayError(
+            "--warm-start takes a recommender directory here; a serving endpoint URL is not supported yet"
+        )
     if args.confirm is None:
         args.confirm = 0 if args.backend == "surrogate" else 3
     if args.confirm < 0 or args.confirm_rounds < 1:
@@ -158,6 +162,8 @@ def _check_inputs(args: argparse.Namespace) -> tuple[Any, list[dict[str, Any]]]:
     if args.knobs is not None:
         load_knob_file(args.knobs)
     workload = workload_from_args(args)
+    if args.warm_start is not None and workload.kind.value != "olap":
+        raise KnobrayError("the recommender tunes OLAP workloads; drop --warm-start for OLTP")
     settings = settings_from_args(args)
     objective = objective_for(workload, settings)
     results = args.results or Path("results") / time.strftime("search-%Y%m%d-%H%M%S")
@@ -249,12 +255,6 @@ def _warm_start(args: argparse.Namespace, spec: Any, shape: Any) -> list[dict[st
     if args.resume:
         rows = TrialStore(spec.results_dir).rows()
         return [r["config"] for r in rows if r.get("optimizer") == WARM_START and not r.get("confirms")]
-    if str(args.warm_start).startswith(("http://", "https://")):
-        raise KnobrayError(
-            "--warm-start takes a recommender directory here; a serving endpoint URL is not supported yet"
-        )
-    if spec.workload_kind != "olap":
-        raise KnobrayError("the recommender tunes OLAP workloads; drop --warm-start for OLTP")
     model = Recommender.load(Path(args.warm_start))
     w = spec.workload
     workload = make_workload(

@@ -64,3 +64,27 @@ def test_surrogate_search_from_the_command_line(
     assert "predictions, not measurements" in out.out
     assert main(["--backend", "surrogate", "--model", str(tmp_path), "--results", str(tmp_path / "t")]) == 2
     assert "holds no cost model" in capsys.readouterr().err
+
+
+def test_warm_start_configs_are_measured_right_after_the_baselines(model_dir: Path, tmp_path: Path) -> None:
+    from raytune.tune._run import WARM_START
+
+    model = CostModel.load(model_dir)
+    model.embed = fake_embed  # type: ignore[assignment]
+    workload = WorkloadInput("postgres", 1, 2 * GIB, {"num_queries": 2, "read_ratio": 1.0}, {}, {}, "w")
+    warm = [{"shared_buffers": 65536}, {"shared_buffers": 131072, "work_mem": 65536}]
+    spec = SearchSpec(
+        results_dir=tmp_path / "s", engine="postgres", workload=WorkloadSpec("tpch", 0.1), optimizer="tpe",
+        trials=8, instances=1, settings=MeasureSettings(repeats=1), slot_cpus=1, slot_memory_bytes=2 * GIB,
+        confirm=0, backend="surrogate", warm_start=warm,
+    )  # fmt: skip
+    store = run_search(spec, backend=SurrogateBackend(model, workload, "postgres", SHAPE))
+    rows = sorted(search_rows(store.rows()), key=lambda r: r["started_at"])
+    assert len(rows) == 8  # the warm-start configs count against --trials
+    assert [r["baseline"] for r in rows[:2]] == ["default", "rules"]
+    assert [r["optimizer"] for r in rows[2:4]] == [WARM_START, WARM_START]
+    assert [r["config"] for r in rows[2:4]] == warm
+    assert all(r["optimizer"] == "tpe" for r in rows[4:])
+    # resuming changes nothing: every warm-start config is recorded once
+    again = run_search(spec, resume=True, backend=SurrogateBackend(model, workload, "postgres", SHAPE))
+    assert len(search_rows(again.rows())) == 8

@@ -87,7 +87,7 @@ class CostModel:
         w = normalise(rows["workload"], s["workload_mean"], s["workload_sd"])
         h = normalise(rows["hardware"], s["hardware_mean"], s["hardware_sd"])
         plan = np.repeat(self.embed([workload.plan_text()]), n, axis=0)
-        with torch.no_grad():
+        with torch.inference_mode():
             cost, _, _ = self.net(
                 torch.from_numpy(rows["knobs"]), torch.from_numpy(rows["masks"]),
                 torch.from_numpy(w), torch.from_numpy(plan), torch.from_numpy(h),

@@ -109,5 +109,7 @@ class DANNCostModel(nn.Module):
         x = torch.stack(tokens, dim=1) + self.token_type
         z = self.encoder(x).mean(dim=1)
         cost = self.head(torch.cat([z, plan, masks, hardware], dim=1)).squeeze(1)
+        if not self.training and alpha == 0.0 and not torch.is_grad_enabled():
+            return cost, z, cost.new_zeros(cost.shape)  # prediction: the domain classifier is not needed
         domain = self.domain(reverse_gradient(z, alpha)).squeeze(1)
         return cost, z, domain

@@ -109,7 +109,8 @@ def build_data(
             if label.kind == "step"
             else None
         )
-        views = [w] + ([sql_only(w)] if sql_only_copies and step is None else [])
+        bare = sql_only(w)
+        views = [w] + ([bare] if sql_only_copies and step is None and bare != w else [])
         for view in views:
             text, numeric = model_inputs(vocab, view, step)
             t = texts.setdefault(text, len(texts))

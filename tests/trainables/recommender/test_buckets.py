@@ -18,7 +18,9 @@ def test_buckets_round_trip_through_their_middles(engine: str) -> None:
     for b in range(BUCKETS):
         buckets = [min(b, n - 1) for n in (len(s.choices) if s.choices else BUCKETS for s in kb.specs)]
         back = kb.to_buckets(kb.from_buckets(buckets))
-        assert [x for x, w in zip(back, wide, strict=True) if w] == [x for x, w in zip(buckets, wide, strict=True) if w]
+        assert [x for x, w in zip(back, wide, strict=True) if w] == [
+            x for x, w in zip(buckets, wide, strict=True) if w
+        ]
         assert all(0 <= x < BUCKETS for x in back)
 
 
