@@ -47,7 +47,7 @@ $(STAMP): pyproject.toml constraints.txt
 # Retrain the learned tuners from the (grown) corpus into results/models/; the shipped models stay as they are.
 E2ETUNE ?= ../shared/data/e2etune/olap_workloads
 MODELS := results/models
-EXTRA_WORKLOADS := $(if $(wildcard $(E2ETUNE)),--workloads '$(E2ETUNE)/tpch_*.wg' --exclude '$(E2ETUNE)/tpch_2*.wg',)
+EXTRA_WORKLOADS := $(if $(wildcard $(E2ETUNE)),--workloads '$(E2ETUNE)/tpch_*.wg' --exclude '$(E2ETUNE)/tpch_2??.wg',)
 retrain: install
 	$(PY) -m trainables.train dann --corpus data/corpus --out $(MODELS)/dann
 	$(PY) -m trainables.train labels --corpus data/corpus --cost-model $(MODELS)/dann --out $(MODELS)/labels \

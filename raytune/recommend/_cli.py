@@ -81,8 +81,8 @@ def _measurer(args: argparse.Namespace, workload: Any, shape: Any, default_laten
     def measure(config: dict[str, Any]) -> tuple[float, dict[str, float]]:
         with TrialRunner(args.engine, workload, settings=settings, hardware=shape.hardware()) as runner:
             record = runner.run(config)
-        if record.status.name != "SUCCEEDED":
-            return 10.0, {}
+        if record.status.name != "SUCCEEDED" or not record.summary.get("mean_latency_s"):
+            return 10.0, {}  # a failed recommendation: far worse than the default, never kept
         run_s = float(record.timings.get("run_s") or 0.0)
         metrics = {
             k: v / run_s for k, v in record.metrics.items() if run_s > 0 and isinstance(v, int | float)
@@ -101,13 +101,17 @@ def recommend(args: argparse.Namespace) -> dict[str, Any]:
 
     _check(args)
     shape = _shape(args)
+    w = sql_workload(args.queries, args.engine, shape.cpus, shape.memory_bytes)  # a bad file fails here
     model = Recommender.load(args.model)
     cost_model = CostModel.load(args.cost_model)
+    model.recommend(w, cost_model=cost_model, candidates=1)  # loads the text encoders: not part of the timing
     if args.measure or args.steps > 1:
         workload = _server_workload(args)
         w = describe_workload(args.engine, workload, shape, explain=True)
-    else:
-        w = sql_workload(args.queries, args.engine, shape.cpus, shape.memory_bytes)
+        if w.default_latency_s <= 0:
+            raise KnobrayError(
+                "the workload failed under the default configuration; check the queries and data"
+            )
     t0 = time.perf_counter()
     history = []
     if args.steps > 1:

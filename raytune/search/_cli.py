@@ -186,8 +186,10 @@ def _check_inputs(args: argparse.Namespace) -> tuple[Any, list[dict[str, Any]]]:
             raise KnobrayError("--backend surrogate runs in this process; drop --address")
         if workload.kind.value != "olap":
             raise KnobrayError("the cost model predicts OLAP latency; use --backend pool for OLTP workloads")
-    elif args.model is not None:
-        raise KnobrayError("--model is for --backend surrogate")
+    elif args.model is not None and args.warm_start is None:
+        raise KnobrayError(
+            "--model is for --backend surrogate (or the cost model ranking --warm-start's configs)"
+        )
     spec = SearchSpec(
         results_dir=results,
         engine=args.engine,
@@ -247,6 +249,7 @@ def _warm_start(args: argparse.Namespace, spec: Any, shape: Any) -> list[dict[st
     """The recommender's top configs for the search's workload (a resumed search: the ones it measured)."""
     from raytune.home import ensure_home
     from raytune.storage import TrialStore
+    from raytune.tune import knob_space_for
     from raytune.tune._run import WARM_START
     from raytune.workloads import make_workload
     from trainables.dann import CostModel, describe_workload
@@ -254,7 +257,9 @@ def _warm_start(args: argparse.Namespace, spec: Any, shape: Any) -> list[dict[st
 
     if args.resume:
         rows = TrialStore(spec.results_dir).rows()
-        return [r["config"] for r in rows if r.get("optimizer") == WARM_START and not r.get("confirms")]
+        measured = [r["config"] for r in rows if r.get("optimizer") == WARM_START and not r.get("confirms")]
+        if measured:
+            return measured
     model = Recommender.load(Path(args.warm_start))
     w = spec.workload
     workload = make_workload(
@@ -264,10 +269,11 @@ def _warm_start(args: argparse.Namespace, spec: Any, shape: Any) -> list[dict[st
     # One run under the default gives the plans and metrics the recommender reads (not on replayed records).
     described = describe_workload(spec.engine, workload, shape, explain=spec.backend == "pool")
     recs = model.recommend(
-        described, cost_model=CostModel.load(), candidates=max(8, args.warm_start_configs),
+        described, cost_model=CostModel.load(args.model), candidates=max(8, args.warm_start_configs),
         top=args.warm_start_configs, seed=spec.seed,
     )  # fmt: skip
-    return [r.config for r in recs]
+    searched = knob_space_for(spec, shape)  # a --knobs subset: the recommendation projected onto it
+    return [{k: v for k, v in r.config.items() if k in searched} for r in recs]
 
 
 def _abs(path: Path | None) -> str | None:

@@ -29,6 +29,8 @@ from raytune.storage import TrialStore
 from raytune.tune._callbacks import write_record
 from raytune.tune._trainable import CONFIG_KEY
 
+WARM_START = "warm-start"  # the optimizer column of warm-start runs (raytune.tune._run measures them first)
+
 logger = logging.getLogger(__name__)
 
 
@@ -89,7 +91,7 @@ class LocalFit:
         recorded = [
             r
             for r in search_rows(self.store.rows())
-            if not r.get("baseline") and r.get("optimizer") == optimizer
+            if not r.get("baseline") and r.get("optimizer") != WARM_START
         ]
         left = n - len(recorded)
         start = self.clock_s

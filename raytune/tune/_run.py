@@ -29,7 +29,7 @@ from raytune.slots import SlotShape, resolve_shape
 from raytune.storage import TrialStore
 from raytune.trial import MeasureSettings
 from raytune.tune._callbacks import RecordWriter, StopOnBug
-from raytune.tune._local import LocalFit
+from raytune.tune._local import WARM_START, LocalFit
 from raytune.tune._pool import (
     POOL_NAMESPACE,
     InstancePool,
@@ -46,7 +46,6 @@ from raytune.tune._trainable import CONFIG_KEY, make_trainable
 logger = logging.getLogger(__name__)
 
 BASELINES = ("default", "rules")
-WARM_START = "warm-start"  # the optimizer column of the recommender's configs, measured after the baselines
 
 
 @dataclass(frozen=True)
@@ -429,7 +428,9 @@ def _run_optimizer(
         if (every_known or r["baseline"] in BASELINES or r.get("optimizer") == WARM_START)
         and r["score"] is not None
     ]
-    n_baselines = (len(BASELINES) if spec.baselines else 0) + len(spec.warm_start)
+    warm = {config_key(r["config"]) for r in search_rows(store.rows()) if r.get("optimizer") == WARM_START}
+    warm |= {config_key(c) for c in spec.warm_start}
+    n_baselines = (len(BASELINES) if spec.baselines else 0) + len(warm)
     search_alg = make_search_alg(
         spec.optimizer,
         specs,

@@ -58,6 +58,13 @@ class CostModel:
                 f"{where} holds no cost model (no model.pt); train one with python -m trainables.train dann"
             )
         state = torch.load(file, map_location="cpu", weights_only=False)
+        if "vocabulary" in state.get("arch", {}):
+            raise KnobrayError(f"{file} is a recommender, not a cost model; pass a cost model directory")
+        if "anchor_mean" not in state.get("stats", {}):
+            raise KnobrayError(
+                f"{where} holds a cost model from an older knobray (absolute latency labels); retrain it with "
+                "python -m trainables.train dann"
+            )
         meta = where / "metrics.json"
         if meta.is_file():
             state.setdefault("version", json.loads(meta.read_text()).get("version"))

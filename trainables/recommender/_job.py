@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from raytune.corpus import Corpus
+from raytune.errors import KnobrayError
 from trainables.dann._features import WorkloadInput
 from trainables.recommender._backbone import DEFAULT_BACKBONE, TextBackbone
 from trainables.recommender._data import RecommenderData, build_data, grouped_validation
@@ -70,6 +71,10 @@ def train_recommender_model(
     t0 = time.perf_counter()
     data = build_data(labels, TextBackbone(backbone))
     encode_s = time.perf_counter() - t0
+    if len(set(data.workload_ids.tolist())) < 2:
+        raise KnobrayError(
+            "the labels cover one workload; training needs at least two (one is held out to validate)"
+        )
     in_val = grouped_validation(data.workload_ids, val_fraction, cfg.seed)
     train, val = np.flatnonzero(~in_val), np.flatnonzero(in_val)
     t1 = time.perf_counter()

@@ -86,6 +86,15 @@ def _logits(model: RecommenderNet, b: dict[str, torch.Tensor]) -> torch.Tensor:
     return model(memory, pad, b["knobs"], b["previous"])
 
 
+def smoothed_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, smoothing: float) -> torch.Tensor:
+    """Cross-entropy with label smoothing spread over each row's valid buckets only (masked ones are -inf)."""
+    logp = torch.log_softmax(logits, dim=-1)
+    nll = -logp.gather(1, targets[:, None]).squeeze(1)
+    valid = torch.isfinite(logp)
+    uniform = -(logp.masked_fill(~valid, 0.0).sum(dim=1) / valid.sum(dim=1))
+    return ((1 - smoothing) * nll + smoothing * uniform).mean()
+
+
 def evaluate_rows(
     model: RecommenderNet,
     data: RecommenderData,
@@ -149,7 +158,7 @@ def train_recommender(
             b = batch_tensors(data, mine[pick], stats, dev)
             logits = _logits(model, b)
             valid = b["targets"] >= 0
-            loss = F.cross_entropy(logits[valid], b["targets"][valid], label_smoothing=cfg.label_smoothing)
+            loss = smoothed_cross_entropy(logits[valid], b["targets"][valid], cfg.label_smoothing)
             opt.zero_grad()
             loss.backward()
             if world > 1:

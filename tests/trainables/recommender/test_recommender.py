@@ -117,8 +117,11 @@ def test_inference_ranks_candidates_with_the_cost_model_and_refuses_bad_input(
         def predict(self, configs, w):
             return [1.0 if not c else 0.5 + 0.01 * i for i, c in enumerate(configs)]
 
-    recs = model.recommend(planted_workload(7, 1.0), cost_model=FakeCost(), candidates=4, top=2)
+    w = planted_workload(7, 1.0)
+    candidates = model.sample(w, n=4, seed=0)
+    recs = model.recommend(w, cost_model=FakeCost(), candidates=4, top=2)
     assert len(recs) == 2 and recs[0].predicted_ratio <= recs[1].predicted_ratio
+    assert recs[0].config == candidates[0]  # the fake cost model rates the first candidate best
     assert recs[0].predicted_gain_pct == pytest.approx(100 * (1 - recs[0].predicted_ratio))
     with pytest.raises(KnobrayError, match="unknown engine 'oracle'"):
         model.recommend(WorkloadInput("oracle", 1, GIB, {"num_queries": 1}))
@@ -137,14 +140,26 @@ def test_multi_step_feeds_the_best_measurement_back(trained: tuple) -> None:
     model = Recommender({**state, "backbone": "fake"})
     model.backbone = FakeBackbone()  # type: ignore[assignment]
     seen: list[dict] = []
+    steps: list[Step | None] = []
+    sample = model.sample
+
+    def spy(w, step=None, **kw):
+        steps.append(step)
+        return sample(w, step, **kw)
+
+    model.sample = spy  # type: ignore[method-assign]
 
     def measure(config):
         seen.append(config)
-        return 0.9 - 0.1 * len(seen), {"db.blks_read": 10.0}
+        return 0.9 - 0.1 * len(seen), {"db.blks_read": 10.0 * len(seen)}
 
     history = model.recommend_steps(planted_workload(5, 0.0), measure, steps=3)
     assert [round(h.measured_ratio, 2) for h in history] == [0.8, 0.7, 0.6]
     assert len(seen) == 3
+    # the first step knows nothing; each later one gets the best measurement so far as its current config
+    assert steps[0] is None
+    assert steps[1] == Step(seen[0], {"db.blks_read": 10.0}, pytest.approx(0.8))
+    assert steps[2].config == seen[1] and steps[2].latency_ratio == pytest.approx(0.7)
 
 
 def test_batched_search_beats_the_default_under_the_fake_cost_model() -> None:
