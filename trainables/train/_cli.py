@@ -87,9 +87,12 @@ def _parser() -> argparse.ArgumentParser:
     labels.add_argument("--exclude", action="append", default=[], help="query files to leave out (a glob)")
     labels.add_argument("--cost-model", type=Path, help="cost model directory (default: the shipped one)")
     labels.add_argument(
-        "--optimizer", default="tpe", help="optimizer against the cost model (tpe, hebo, ...)"
+        "--optimizer", default="batch", help="search against the cost model: batch (default), tpe, hebo, smac"
     )
-    labels.add_argument("--trials", type=int, default=200, help="cost-model evaluations per workload (200)")
+    labels.add_argument(
+        "--trials", type=int, default=1024,
+        help="batch: Latin-hypercube samples per workload (1024); an optimizer: its predictions",
+    )  # fmt: skip
     labels.add_argument("--seed", type=int, default=0)
     labels.add_argument("-v", "--verbose", action="store_true")
 
