@@ -84,5 +84,6 @@ def noise_ceiling(log_latency: np.ndarray, groups: np.ndarray, noise_sd: float, 
         truth = centred * shrink
         for _ in range(draws):
             measured = truth + rng.normal(0.0, noise_sd, len(t))
-            rhos.append(spearmanr(truth, measured).statistic)
+            if np.ptp(truth) > 0 and np.ptp(measured) > 0:  # a constant array has no rank correlation
+                rhos.append(spearmanr(truth, measured).statistic)
     return float(np.nanmean(rhos)) if rhos else float("nan")
