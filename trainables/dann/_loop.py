@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 
+from trainables._parallel import average_gradients, broadcast_parameters
 from trainables.dann._data import DannData, Split
 from trainables.dann._features import GROUPS, group_slices
 from trainables.dann._model import DANNArch, DANNCostModel, coral_loss
@@ -143,9 +143,7 @@ def train_dann(
     x = tensors(data, stats, dev)
     arch = arch_for(data, cfg)
     model = DANNCostModel(arch).to(dev)
-    if world > 1:
-        for p in model.parameters():
-            dist.broadcast(p.data, src=0)
+    broadcast_parameters(model, world)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     train = split.train[rank::world]  # each worker its share
     labelled = split.labelled[rank::world]
@@ -179,11 +177,7 @@ def train_dann(
             loss = task + cfg.coral * align + cfg.adversarial * adv
             opt.zero_grad()
             loss.backward()
-            if world > 1:
-                for p in model.parameters():
-                    if p.grad is not None:
-                        dist.all_reduce(p.grad)
-                        p.grad /= world
+            average_gradients(model.parameters(), world)
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             opt.step()
             totals += [float(task.detach()), float(align.detach()), float(adv.detach())]

@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 
+from trainables._parallel import average_gradients, broadcast_parameters
 from trainables.lakehelm import Split, sample_workloads
 from trainables.moe._features import PRIOR_CLIPPED_RATIO, PRIOR_LOG_RATIO, PreparedData, config_priors
 from trainables.moe._model import MoEShape, TwoGateMoE
@@ -194,15 +194,6 @@ def score(data: PreparedData, chosen: dict[int, int], workloads: Sequence[Sequen
     return float(np.mean(vals)) if vals else math.nan
 
 
-def _allreduce(params: list[torch.nn.Parameter], world: int) -> None:
-    if world <= 1:
-        return
-    for p in params:
-        if p.grad is not None:
-            dist.all_reduce(p.grad)
-            p.grad /= world
-
-
 def train_moe(
     data: PreparedData,
     split: Split,
@@ -219,9 +210,7 @@ def train_moe(
     rng = np.random.default_rng(cfg.seed * 1000 + rank)
     dev = torch.device(device)
     model = build_model(data, cfg).to(dev)
-    if world > 1:
-        for p in model.parameters():
-            dist.broadcast(p.data, src=0)
+    broadcast_parameters(model, world)
     groups = model.parameter_groups()
     opt = torch.optim.Adam(
         [
@@ -302,7 +291,7 @@ def train_moe(
     def step(loss: torch.Tensor) -> None:
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        _allreduce(all_params, world)
+        average_gradients(all_params, world)
         torch.nn.utils.clip_grad_norm_(all_params, cfg.grad_clip)
         opt.step()
         sched.step()

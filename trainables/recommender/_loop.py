@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 
+from trainables._parallel import average_gradients, broadcast_parameters
 from trainables.dann._loop import normalise
 from trainables.recommender._buckets import BUCKETS
 from trainables.recommender._data import RecommenderData
@@ -138,9 +138,7 @@ def train_recommender(
     stats = numeric_stats(data.numeric[train])
     arch = arch_for(data, cfg)
     model = RecommenderNet(arch).to(dev)
-    if world > 1:
-        for p in model.parameters():
-            dist.broadcast(p.data, src=0)
+    broadcast_parameters(model, world)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     mine = train[rank::world]
     steps = max(1, math.ceil(len(train) / world / cfg.batch_size))
@@ -161,11 +159,7 @@ def train_recommender(
             loss = smoothed_cross_entropy(logits[valid], b["targets"][valid], cfg.label_smoothing)
             opt.zero_grad()
             loss.backward()
-            if world > 1:
-                for p in model.parameters():
-                    if p.grad is not None:
-                        dist.all_reduce(p.grad)
-                        p.grad /= world
+            average_gradients(model.parameters(), world)
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             sched.step()
