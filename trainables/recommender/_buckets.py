@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from raytune.knobs import KnobSpace, load_catalog
@@ -40,11 +41,11 @@ class KnobBuckets:
     cpus: int
     memory_bytes: int
 
-    @property
+    @cached_property
     def space(self) -> KnobSpace:
         return slot_space(self.engine, self.cpus, self.memory_bytes)
 
-    @property
+    @cached_property
     def specs(self) -> list[ParamSpec]:
         return param_specs(self.space)
 
