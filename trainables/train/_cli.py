@@ -134,13 +134,10 @@ def _dann(args: argparse.Namespace) -> int:
         )
         return 2
     cfg = DannConfig(epochs=args.epochs, label_fraction=args.label_fraction, seed=args.seed)
-    if args.no_ray:
-        local = _local_fit(args, fit_locally)
-        if local is None:
-            return 2
-        fit, backend = local
-    else:
-        fit, backend = _ray_fit(train_dann, args, "dann")
+    picked = _pick_fit(args, fit_locally, train_dann, "dann")
+    if picked is None:
+        return 2
+    fit, backend = picked
     try:
         metrics = train_cost_model(args.corpus, args.out, cfg, fit, backend=backend)
     except KnobrayError as exc:
@@ -157,6 +154,11 @@ def _dann(args: argparse.Namespace) -> int:
         f"{args.out / 'metrics.json'}"
     )
     return 0
+
+
+def _pick_fit(args: argparse.Namespace, fit_locally: Any, loop: Any, kind: str) -> tuple[Any, str] | None:
+    """In-process (``--no-ray``) or Ray Train fit of ``loop`` and its backend name; None after one error line."""
+    return _local_fit(args, fit_locally) if args.no_ray else _ray_fit(loop, args, kind)
 
 
 def _ray_fit(loop: Any, args: argparse.Namespace, kind: str) -> tuple[Any, str]:
@@ -225,13 +227,10 @@ def _recommender(args: argparse.Namespace) -> int:
         print("error: --epochs and --workers must be at least 1", file=sys.stderr)
         return 2
     cfg = RecommenderConfig(epochs=args.epochs, seed=args.seed)
-    if args.no_ray:
-        local = _local_fit(args, fit_recommender_locally)
-        if local is None:
-            return 2
-        fit, backend = local
-    else:
-        fit, backend = _ray_fit(train_recommender, args, "recommender")
+    picked = _pick_fit(args, fit_recommender_locally, train_recommender, "recommender")
+    if picked is None:
+        return 2
+    fit, backend = picked
     try:
         metrics = train_recommender_model(
             args.labels, args.out, cfg, fit, backend=backend, backbone=args.backbone
