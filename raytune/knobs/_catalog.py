@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -96,7 +97,13 @@ def load_catalog(engine: str, path: Path | None = None) -> KnobSpace:
         path = cached[-1] if cached else DATA_DIR / f"{engine}-catalog.json"
     if not path.exists():
         raise KnobError(f"no knob catalog for engine {engine!r} at {path}; use postgres or mariadb")
-    doc = json.loads(path.read_text())
+    return _parse_catalog(engine, str(path), path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _parse_catalog(engine: str, path: str, mtime_ns: int) -> KnobSpace:
+    """The catalog file parsed once per version (cost models call :func:`load_catalog` per prediction)."""
+    doc = json.loads(Path(path).read_text())
     knobs = tuple(_knob_from_json(n, d) for n, d in doc["knobs"].items())
     return KnobSpace(doc["engine"], knobs, frozenset(_tunable_doc(engine)["deny"]))
 

@@ -85,23 +85,36 @@ class CostModel:
 
     def predict(self, configs: Sequence[Mapping[str, Any]], workload: WorkloadInput) -> np.ndarray:
         """Predicted total latency in seconds of ``workload`` under each configuration (batched)."""
-        self.check(workload)
-        rows = build_rows(configs, workload)
-        n = len(configs)
-        if n == 0:
-            return np.zeros(0)
+        return self.predict_many([(configs, workload)])[0]
+
+    def predict_many(
+        self, requests: Sequence[tuple[Sequence[Mapping[str, Any]], WorkloadInput]]
+    ) -> list[np.ndarray]:
+        """:meth:`predict` for many (configurations, workload) pairs in one forward pass."""
+        for _, workload in requests:
+            self.check(workload)
+        sizes = [len(configs) for configs, _ in requests]
+        if sum(sizes) == 0:
+            return [np.zeros(0) for _ in requests]
+        parts = [build_rows(configs, w) for configs, w in requests if configs]
+        rows = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+        plans = self.embed([w.plan_text() for configs, w in requests if configs])
         s = self.stats
         w = normalise(rows["workload"], s["workload_mean"], s["workload_sd"])
         h = normalise(rows["hardware"], s["hardware_mean"], s["hardware_sd"])
-        plan = np.repeat(self.embed([workload.plan_text()]), n, axis=0)
+        plan = np.repeat(plans, [n for n in sizes if n], axis=0)
         with torch.inference_mode():
             cost, _, _ = self.net(
                 torch.from_numpy(rows["knobs"]), torch.from_numpy(rows["masks"]),
                 torch.from_numpy(w), torch.from_numpy(plan), torch.from_numpy(h),
             )  # fmt: skip
-        mean_latency = np.exp(cost.numpy() * s["y_sd"][0] + s["y_mean"][0] + self.anchor(workload))
-        queries = max(1, len(workload.plans) or int(workload.features.get("num_queries", 1)))
-        return mean_latency * queries
+        log_latency = cost.numpy() * s["y_sd"][0] + s["y_mean"][0]
+        out, start = [], 0
+        for (_, workload), n in zip(requests, sizes, strict=True):
+            queries = max(1, len(workload.plans) or int(workload.features.get("num_queries", 1)))
+            out.append(np.exp(log_latency[start : start + n] + self.anchor(workload)) * queries)
+            start += n
+        return out
 
     def anchor(self, workload: WorkloadInput) -> float:
         """The log mean latency the prediction is relative to: the workload's under the default where known,

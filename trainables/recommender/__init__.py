@@ -21,7 +21,14 @@ from trainables.recommender._labels import (
 )
 from trainables.recommender._loop import RecommenderConfig, evaluate_rows, train_recommender
 from trainables.recommender._model import RecommenderArch, RecommenderNet
-from trainables.recommender._recommender import PRETRAINED, Recommendation, Recommender, StepResult
+from trainables.recommender._recommender import (
+    PRETRAINED,
+    Recommendation,
+    Recommender,
+    SampleRequest,
+    StepResult,
+    rank_candidates,
+)
 
 __all__ = [
     "BUCKETS",
@@ -36,8 +43,10 @@ __all__ = [
     "RecommenderConfig",
     "RecommenderData",
     "RecommenderNet",
+    "SampleRequest",
     "Step",
     "StepResult",
+    "rank_candidates",
     "TextBackbone",
     "backbone_path",
     "bucket_count",

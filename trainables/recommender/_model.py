@@ -87,22 +87,82 @@ class RecommenderNet(nn.Module):
         memory: torch.Tensor,
         pad: torch.Tensor,
         knobs: torch.Tensor,
-        *,
-        temperature: float = 1.0,
-        generator: torch.Generator | None = None,
+        uniforms: torch.Tensor,
+        rows_of: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Buckets [B, K] written one knob at a time; ``temperature`` 0 takes the most likely bucket."""
+        """Buckets [B, K] written one knob at a time. Row ``b`` draws knob ``i``'s bucket by inverse CDF with
+        ``uniforms[b, i]`` in [0, 1); a NaN row takes the most likely bucket at every knob (greedy). Drawing
+        from given uniforms makes each row's result independent of what else is in the batch.
+
+        ``memory``/``pad`` hold one entry per workload and ``rows_of[b]`` names row ``b``'s workload (default:
+        one row per workload). Decoding is incremental (cached keys and values, the memory projected once per
+        workload): the same numbers as :meth:`forward` over the whole prefix, at a fraction of its cost.
+        """
         b, k = knobs.shape
-        previous = torch.full((b, k), BUCKETS, dtype=torch.long, device=knobs.device)
+        rows_of = torch.arange(b, device=knobs.device) if rows_of is None else rows_of
+        decoder = _IncrementalDecoder(self.decoder, memory, pad, rows_of)
         out = torch.zeros((b, k), dtype=torch.long, device=knobs.device)
+        greedy_rows = torch.isnan(uniforms[:, 0])
+        previous = torch.full((b,), BUCKETS, dtype=torch.long, device=knobs.device)
         for i in range(k):
-            logits = self.forward(memory, pad, knobs[:, : i + 1], previous[:, : i + 1])[:, i]
-            if temperature <= 0:
-                pick = logits.argmax(dim=1)
-            else:
-                probs = torch.softmax(logits / temperature, dim=1)
-                pick = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-            out[:, i] = pick
-            if i + 1 < k:
-                previous[:, i + 1] = pick
+            h = decoder.step(self.knob(knobs[:, i]) + self.bucket(previous))
+            logits = self.out(h).masked_fill(self.invalid[knobs[:, i]], float("-inf"))
+            last_valid = (~self.invalid[knobs[:, i]]).sum(dim=1) - 1
+            drawn = (torch.softmax(logits, dim=1).cumsum(dim=1) < uniforms[:, i : i + 1]).sum(dim=1)
+            previous = torch.where(greedy_rows, logits.argmax(dim=1), torch.minimum(drawn, last_valid))
+            out[:, i] = previous
         return out
+
+
+def _heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """[B, L, d] -> [B, heads, L, d / heads]."""
+    b, length, d = x.shape
+    return x.view(b, length, n_heads, d // n_heads).transpose(1, 2)
+
+
+def _merge(x: torch.Tensor) -> torch.Tensor:
+    b, h, length, dh = x.shape
+    return x.transpose(1, 2).reshape(b, length, h * dh)
+
+
+class _IncrementalDecoder:
+    """A post-norm ``nn.TransformerDecoder`` (eval mode) run one position at a time: each layer keeps the keys
+    and values of the positions written so far, and the memory's keys and values are computed once per
+    workload, then shared by that workload's rows."""
+
+    def __init__(
+        self, decoder: nn.TransformerDecoder, memory: torch.Tensor, pad: torch.Tensor, rows_of: torch.Tensor
+    ) -> None:
+        self.layers = list(decoder.layers)
+        self.heads = self.layers[0].self_attn.num_heads
+        self.past: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * len(self.layers)
+        self.cross = []
+        for layer in self.layers:
+            d = memory.shape[-1]
+            w, bias = layer.multihead_attn.in_proj_weight, layer.multihead_attn.in_proj_bias
+            k = nn.functional.linear(memory, w[d : 2 * d], bias[d : 2 * d])
+            v = nn.functional.linear(memory, w[2 * d :], bias[2 * d :])
+            self.cross.append((_heads(k, self.heads)[rows_of], _heads(v, self.heads)[rows_of]))
+        self.attend = (~pad)[rows_of][:, None, None, :]  # True where a memory token takes part
+
+    def step(self, x: torch.Tensor) -> torch.Tensor:
+        """The last layer's output [B, d] at the next position, given that position's input [B, d]."""
+        h = x[:, None, :]
+        for i, layer in enumerate(self.layers):
+            sa = layer.self_attn
+            q, k, v = nn.functional.linear(h, sa.in_proj_weight, sa.in_proj_bias).chunk(3, dim=-1)
+            q, k, v = _heads(q, self.heads), _heads(k, self.heads), _heads(v, self.heads)
+            past = self.past[i]
+            if past is not None:
+                k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+            self.past[i] = (k, v)
+            a = nn.functional.scaled_dot_product_attention(q, k, v)
+            h = layer.norm1(h + sa.out_proj(_merge(a)))
+            ca = layer.multihead_attn
+            d = h.shape[-1]
+            q = _heads(nn.functional.linear(h, ca.in_proj_weight[:d], ca.in_proj_bias[:d]), self.heads)
+            ck, cv = self.cross[i]
+            a = nn.functional.scaled_dot_product_attention(q, ck, cv, attn_mask=self.attend)
+            h = layer.norm2(h + ca.out_proj(_merge(a)))
+            h = layer.norm3(h + layer.linear2(layer.activation(layer.linear1(h))))
+        return h[:, 0, :]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,29 @@ class Recommendation:
     @property
     def predicted_gain_pct(self) -> float:
         return 100.0 * (1.0 - self.predicted_ratio)
+
+
+@dataclass(frozen=True)
+class SampleRequest:
+    """One workload to sample ``n`` candidate configurations for (``seed`` fixes the non-greedy ones)."""
+
+    workload: WorkloadInput
+    step: Step | None = None
+    n: int = 8
+    seed: int = 0
+
+
+def rank_candidates(
+    configs: Sequence[dict[str, Any]], predicted: Sequence[float] | None, top: int
+) -> list[Recommendation]:
+    """The ``top`` candidates by predicted latency over the default's (``predicted``: the cost model's latency
+    of the default, then of each candidate); without predictions, in sampling order with ratio 1."""
+    if predicted is None:
+        return [Recommendation(c, 1.0, "greedy" if i == 0 else "sampled") for i, c in enumerate(configs)][:top]
+    values = np.asarray(predicted, dtype=float)
+    ratios = values[1:] / values[0]
+    order = np.argsort(ratios, kind="stable")
+    return [Recommendation(configs[i], float(ratios[i]), "greedy" if i == 0 else "sampled") for i in order[:top]]
 
 
 @dataclass
@@ -112,26 +135,46 @@ class Recommender:
         self, w: WorkloadInput, step: Step | None = None, *, n: int = 8, seed: int = 0
     ) -> list[dict[str, Any]]:
         """``n`` candidate configurations: the most likely buckets first, then samples (duplicates removed)."""
-        ids = self.check(w)
-        text, numeric = model_inputs(self.arch.vocabulary, w, step)
-        states, pad = pad_states(self.backbone([text]), torch.device("cpu"))
-        x = torch.as_tensor(normalise(numeric[None, :], self.stats["numeric_mean"], self.stats["numeric_sd"]))
-        generator = torch.Generator().manual_seed(seed)
+        return self.sample_many([SampleRequest(w, step, n, seed)])[0]
+
+    def sample_many(self, requests: Sequence[SampleRequest]) -> list[list[dict[str, Any]]]:
+        """:meth:`sample` for many workloads at once: their texts are encoded together and the decoder writes
+        every candidate of every request in one batch per engine. Each request's candidates depend only on
+        it (its seed draws its own uniforms), never on the rest of the batch."""
+        ids = [self.check(r.workload) for r in requests]
+        out: list[list[dict[str, Any]]] = [[] for _ in requests]
+        by_knobs: dict[tuple[int, ...], list[int]] = {}
+        for i, knob_list in enumerate(ids):
+            by_knobs.setdefault(tuple(knob_list), []).append(i)
+        for knob_list, members in by_knobs.items():
+            for i, rows in zip(members, self._sample_group([requests[i] for i in members], knob_list), strict=True):
+                r = requests[i]
+                kb = KnobBuckets(r.workload.engine, r.workload.cpus, r.workload.memory_bytes)
+                seen: set[tuple[int, ...]] = set()
+                for row in rows:
+                    if tuple(row) not in seen:
+                        seen.add(tuple(row))
+                        out[i].append(kb.from_buckets(row))
+        return out
+
+    def _sample_group(self, requests: Sequence[SampleRequest], knob_list: tuple[int, ...]) -> list[list[list[int]]]:
+        """Bucket rows per request, for requests whose engines share one knob list."""
+        inputs = [model_inputs(self.arch.vocabulary, r.workload, r.step) for r in requests]
+        states, pad = pad_states(self.backbone([text for text, _ in inputs]), torch.device("cpu"))
+        numeric = np.stack([x for _, x in inputs])
+        x = torch.as_tensor(normalise(numeric, self.stats["numeric_mean"], self.stats["numeric_sd"]))
+        counts = [max(1, r.n) for r in requests]
+        uniforms = []
+        for r, n in zip(requests, counts, strict=True):
+            draws = torch.rand((n - 1, len(knob_list)), generator=torch.Generator().manual_seed(r.seed))
+            uniforms.append(torch.cat([torch.full((1, len(knob_list)), float("nan")), draws]))
+        which = torch.repeat_interleave(torch.arange(len(requests)), torch.as_tensor(counts))
         with torch.no_grad():
             memory, mpad = self.net.encode(states, pad, x)
-            knobs = torch.as_tensor([ids])
-            greedy = self.net.sample(memory, mpad, knobs, temperature=0)
-            rest = self.net.sample(
-                memory.expand(n - 1, -1, -1), mpad.expand(n - 1, -1), knobs.expand(n - 1, -1),
-                temperature=1.0, generator=generator,
-            ) if n > 1 else greedy[:0]  # fmt: skip
-        kb = KnobBuckets(w.engine, w.cpus, w.memory_bytes)
-        out, seen = [], set()
-        for row in torch.cat([greedy, rest]).tolist():
-            if tuple(row) not in seen:
-                seen.add(tuple(row))
-                out.append(kb.from_buckets(row))
-        return out
+            knobs = torch.as_tensor([knob_list]).expand(len(which), -1)
+            rows = self.net.sample(memory, mpad, knobs, torch.cat(uniforms), which).tolist()
+        starts = np.cumsum([0, *counts])
+        return [rows[a:b] for a, b in zip(starts[:-1], starts[1:], strict=True)]
 
     def recommend(
         self,
@@ -146,17 +189,8 @@ class Recommender:
         """The ``top`` of ``candidates`` sampled configurations, ranked by ``cost_model`` (its predicted latency
         over the default's); without a cost model, the most likely first, with no predicted gain (ratio 1)."""
         configs = self.sample(w, step, n=candidates, seed=seed)
-        if cost_model is None:
-            return [Recommendation(c, 1.0, "greedy" if i == 0 else "sampled") for i, c in enumerate(configs)][
-                :top
-            ]
-        predicted = np.asarray(cost_model.predict([{}, *configs], w), dtype=float)
-        ratios = predicted[1:] / predicted[0]
-        order = np.argsort(ratios, kind="stable")
-        return [
-            Recommendation(configs[i], float(ratios[i]), "greedy" if i == 0 else "sampled")
-            for i in order[:top]
-        ]
+        predicted = None if cost_model is None else cost_model.predict([{}, *configs], w)
+        return rank_candidates(configs, predicted, top)
 
     def recommend_steps(
         self,
