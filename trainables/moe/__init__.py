@@ -8,6 +8,7 @@ from trainables.moe._features import (
     PRIOR_CLIPPED_RATIO,
     PRIOR_COUNT,
     PRIOR_LOG_RATIO,
+    PlanVocabulary,
     PreparedData,
     config_priors,
     prepare,
@@ -24,6 +25,7 @@ from trainables.moe._loop import (
     train_moe,
 )
 from trainables.moe._model import AttentionPool, MoEShape, TreeQueryEncoder, TwoGateMoE
+from trainables.moe._selector import MoESelector, Selection
 
 __all__ = [
     "PRIOR_CLIPPED_RATIO",
@@ -35,6 +37,9 @@ __all__ = [
     "MoEJob",
     "MoEConfig",
     "MoEShape",
+    "MoESelector",
+    "Selection",
+    "PlanVocabulary",
     "PreparedData",
     "TrainOutcome",
     "TreeQueryEncoder",

@@ -27,6 +27,56 @@ _PREDICATE = re.compile(r"\b(AND|OR)\b")
 _COMPARE = re.compile(r"(<=|>=|<|>|=|\bIN\b|\bLIKE\b)")
 
 
+@dataclass(frozen=True)
+class PlanVocabulary:
+    """What a plan node's features are made of: the operator kinds and tables seen in training, and each
+    table's statistics. Kinds and tables it lacks get no one-hot (a new query's plan still encodes)."""
+
+    kinds: tuple[str, ...]
+    tables: tuple[str, ...]
+    table_features: dict[str, tuple[float, ...]]
+
+    @property
+    def n_features(self) -> int:
+        return len(self.kinds) + len(self.tables) + 3 + 6
+
+
+def flatten_trees(
+    trees: dict[int, PlanNode], vocab: PlanVocabulary
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Node features, left and right child indices and owning query of ``trees`` (query index -> plan), as one
+    node array whose row 0 is the all-zero padding node."""
+    kind_ix = {k: i for i, k in enumerate(vocab.kinds)}
+    table_ix = {t: i for i, t in enumerate(vocab.tables)}
+    n_kinds, n_tables = len(vocab.kinds), len(vocab.tables)
+    rows: list[np.ndarray] = [np.zeros(vocab.n_features, np.float32)]
+    left, right, owner = [0], [0], [-1]
+    for q, tree in sorted(trees.items()):
+        base = len(rows)
+        order: list[tuple[PlanNode, int]] = []
+        stack = [(tree, 0)]
+        while stack:
+            node, depth = stack.pop()
+            order.append((node, depth))
+            stack.extend((c, depth + 1) for c in reversed(node.children))
+        pos = {id(n): base + i for i, (n, _) in enumerate(order)}
+        for node, depth in order:
+            x = np.zeros(vocab.n_features, np.float32)
+            if node.kind in kind_ix:
+                x[kind_ix[node.kind]] = 1
+            if node.table in table_ix:
+                x[n_kinds + table_ix[node.table]] = 1
+            if node.table in vocab.table_features:
+                x[n_kinds + n_tables : n_kinds + n_tables + 3] = vocab.table_features[node.table]
+            x[-6:] = _node_numeric(node, depth)
+            rows.append(x)
+            kids = node.children
+            left.append(pos[id(kids[0])] if kids else 0)
+            right.append(pos[id(kids[1])] if len(kids) > 1 else 0)
+            owner.append(q)
+    return np.stack(rows), np.array(left, np.int64), np.array(right, np.int64), np.array(owner, np.int64)
+
+
 @dataclass
 class PreparedData:
     """Everything a training worker needs, as NumPy arrays (picklable, device-agnostic)."""
@@ -49,6 +99,7 @@ class PreparedData:
     rec_conf_x: np.ndarray  # [R, C] config vector + combo one-hot
     rec_ratio: np.ndarray
     combo_best_ratio: np.ndarray  # [Q, K]: best ratio of query q on combo k (inf if unmeasured)
+    vocab: PlanVocabulary | None = None  # what node features mean (to encode plans of new queries)
 
     @property
     def node_features(self) -> int:
@@ -71,10 +122,31 @@ def config_priors(data: PreparedData, train_mask: np.ndarray, shrink: float = 2.
     that measured it. A training record's own query is left out of its config's statistics, so the feature
     never contains the label it is trained to predict.
     """
+    own = train_mask[data.rec_query]
+    return _shrunk_priors(data, train_mask, data.rec_conf, data.rec_combo, own, shrink)
+
+
+def config_table_priors(
+    data: PreparedData, train_mask: np.ndarray, confs: np.ndarray, combos: np.ndarray, shrink: float = 2.0
+) -> np.ndarray:
+    """:func:`config_priors` of configs ``confs`` (on ``combos``) for a query that is in no training set."""
+    return _shrunk_priors(data, train_mask, confs, combos, None, shrink)
+
+
+def _shrunk_priors(
+    data: PreparedData,
+    train_mask: np.ndarray,
+    conf: np.ndarray,
+    combo: np.ndarray,
+    own_rows: np.ndarray | None,
+    shrink: float,
+) -> np.ndarray:
+    """Prior columns for rows (config ``conf`` on combo ``combo``); ``own_rows`` marks rows that are training
+    records, whose own value is left out."""
     m = train_mask[data.rec_query]
     n_conf = int(data.rec_conf.max()) + 1
     n_combo = int(data.rec_combo.max()) + 1
-    out = np.zeros((len(data.rec_query), PRIOR_FEATURES), np.float32)
+    out = np.zeros((len(conf), PRIOR_FEATURES), np.float32)
     columns = (
         (PRIOR_LOG_RATIO, np.log(data.rec_ratio)),
         (PRIOR_CLIPPED_RATIO, np.minimum(data.rec_ratio, 10.0)),
@@ -84,12 +156,12 @@ def config_priors(data: PreparedData, train_mask: np.ndarray, shrink: float = 2.
         c = np.bincount(data.rec_conf[m], None, n_conf)
         cs = np.bincount(data.rec_combo[m], value[m], n_combo)
         cc = np.bincount(data.rec_combo[m], None, n_combo)
-        own = np.where(m, value, 0.0)
-        own_n = m.astype(float)
-        combo_mean = (cs[data.rec_combo] - own) / np.maximum(cc[data.rec_combo] - own_n, 1)
-        combo_mean = np.where(cc[data.rec_combo] - own_n > 0, combo_mean, float(value[m].mean()))
-        conf_s = s[data.rec_conf] - own
-        conf_n = c[data.rec_conf] - own_n
+        own = np.where(own_rows, value, 0.0) if own_rows is not None else 0.0
+        own_n = own_rows.astype(float) if own_rows is not None else 0.0
+        combo_mean = (cs[combo] - own) / np.maximum(cc[combo] - own_n, 1)
+        combo_mean = np.where(cc[combo] - own_n > 0, combo_mean, float(value[m].mean()))
+        conf_s = s[conf] - own
+        conf_n = c[conf] - own_n
         out[:, col] = (conf_s + shrink * combo_mean) / (conf_n + shrink)
         if col == PRIOR_LOG_RATIO:
             out[:, PRIOR_COUNT] = np.log1p(conf_n)
@@ -117,35 +189,13 @@ def prepare(ds: LatencyDataset, plans_dir: Path | None = None, stats_dir: Path |
         path = find_plan_file(plans_dir, ds.benchmark, ds.raw_names[name], ds.sf)
         if path is not None and (tree := parse_spark_plan(path.read_text(errors="replace"))) is not None:
             trees[q] = tree
-    kinds = sorted({n.kind for t in trees.values() for n in t.walk()})
     tables = sorted({n.table for t in trees.values() for n in t.walk() if n.table})
-    kind_ix = {k: i for i, k in enumerate(kinds)}
-    table_ix = {t: i for i, t in enumerate(tables)}
-    n_feat = len(kinds) + len(tables) + 3 + 6
-    rows: list[np.ndarray] = [np.zeros(n_feat, np.float32)]
-    left, right, owner = [0], [0], [-1]
-    for q, tree in sorted(trees.items()):
-        base = len(rows)
-        order: list[tuple[PlanNode, int]] = []
-        stack = [(tree, 0)]
-        while stack:
-            node, depth = stack.pop()
-            order.append((node, depth))
-            stack.extend((c, depth + 1) for c in reversed(node.children))
-        pos = {id(n): base + i for i, (n, _) in enumerate(order)}
-        for node, depth in order:
-            x = np.zeros(n_feat, np.float32)
-            x[kind_ix[node.kind]] = 1
-            if node.table is not None:
-                x[len(kinds) + table_ix[node.table]] = 1
-                if node.table in stats:
-                    x[len(kinds) + len(tables) : len(kinds) + len(tables) + 3] = stats[node.table].features()
-            x[-6:] = _node_numeric(node, depth)
-            rows.append(x)
-            kids = node.children
-            left.append(pos[id(kids[0])] if kids else 0)
-            right.append(pos[id(kids[1])] if len(kids) > 1 else 0)
-            owner.append(q)
+    vocab = PlanVocabulary(
+        kinds=tuple(sorted({n.kind for t in trees.values() for n in t.walk()})),
+        tables=tuple(tables),
+        table_features={t: tuple(stats[t].features()) for t in tables if t in stats},
+    )
+    node_x, node_left, node_right, node_tree = flatten_trees(trees, vocab)
     engines, lakes = ds.engines, ds.lakes
     combo_engine = np.array([engines.index(c.engine) for c in ds.combos])
     combo_lake = np.array([lakes.index(c.lake) for c in ds.combos])
@@ -162,10 +212,10 @@ def prepare(ds: LatencyDataset, plans_dir: Path | None = None, stats_dir: Path |
         lakes=lakes,
         combo_engine=combo_engine,
         combo_lake=combo_lake,
-        node_x=np.stack(rows),
-        node_left=np.array(left, np.int64),
-        node_right=np.array(right, np.int64),
-        node_tree=np.array(owner, np.int64),
+        node_x=node_x,
+        node_left=node_left,
+        node_right=node_right,
+        node_tree=node_tree,
         has_plan=np.array([q in trees for q in range(len(ds.queries))]),
         rec_query=ds.rec_query.copy(),
         rec_combo=ds.rec_combo.copy(),
@@ -173,4 +223,5 @@ def prepare(ds: LatencyDataset, plans_dir: Path | None = None, stats_dir: Path |
         rec_conf_x=conf_x[ds.rec_conf],
         rec_ratio=ds.rec_ratio.astype(np.float32),
         combo_best_ratio=combo_best,
+        vocab=vocab,
     )

@@ -28,6 +28,7 @@ from trainables.lakehelm import (
 )
 from trainables.moe._features import PreparedData, prepare
 from trainables.moe._loop import MoEConfig, choose_records, load_model, score, train_moe
+from trainables.moe._selector import MoESelector
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,8 @@ def fit_locally(device: str = "cpu") -> Fit:
 
 
 def run_job(job: MoEJob, fit: Fit, *, backend: str) -> dict[str, Any]:
-    """Trains, evaluates on test once, writes ``metrics.json``, ``model.pt`` and ``choices.json`` to ``job.out``."""
+    """Trains, evaluates on test once, writes ``metrics.json``, ``model.pt``, ``selector.pt`` and ``choices.json``
+    to ``job.out``."""
     ds = load_dataset(job.data, job.benchmark, job.sf, min_latency_ms=job.min_latency_ms)
     data = prepare(ds)
     split = split_queries(len(ds.queries), job.config.seed)
@@ -78,6 +80,7 @@ def run_job(job: MoEJob, fit: Fit, *, backend: str) -> dict[str, Any]:
     test_ratio = score(data, chosen, test_workloads)
     job.out.mkdir(parents=True, exist_ok=True)
     torch.save(state, job.out / "model.pt")
+    MoESelector.build(ds, data, state, known).save(job.out)  # what serving loads: chooses for new workloads
     choices = [describe_choice(ds, rec).__dict__ for _, rec in sorted(chosen.items())]
     (job.out / "choices.json").write_text(json.dumps(choices, indent=1) + "\n")
     metrics = {

@@ -61,11 +61,15 @@ def rank_candidates(
     """The ``top`` candidates by predicted latency over the default's (``predicted``: the cost model's latency
     of the default, then of each candidate); without predictions, in sampling order with ratio 1."""
     if predicted is None:
-        return [Recommendation(c, 1.0, "greedy" if i == 0 else "sampled") for i, c in enumerate(configs)][:top]
+        return [Recommendation(c, 1.0, "greedy" if i == 0 else "sampled") for i, c in enumerate(configs)][
+            :top
+        ]
     values = np.asarray(predicted, dtype=float)
     ratios = values[1:] / values[0]
     order = np.argsort(ratios, kind="stable")
-    return [Recommendation(configs[i], float(ratios[i]), "greedy" if i == 0 else "sampled") for i in order[:top]]
+    return [
+        Recommendation(configs[i], float(ratios[i]), "greedy" if i == 0 else "sampled") for i in order[:top]
+    ]
 
 
 @dataclass
@@ -147,7 +151,9 @@ class Recommender:
         for i, knob_list in enumerate(ids):
             by_knobs.setdefault(tuple(knob_list), []).append(i)
         for knob_list, members in by_knobs.items():
-            for i, rows in zip(members, self._sample_group([requests[i] for i in members], knob_list), strict=True):
+            for i, rows in zip(
+                members, self._sample_group([requests[i] for i in members], knob_list), strict=True
+            ):
                 r = requests[i]
                 kb = KnobBuckets(r.workload.engine, r.workload.cpus, r.workload.memory_bytes)
                 seen: set[tuple[int, ...]] = set()
@@ -157,7 +163,9 @@ class Recommender:
                         out[i].append(kb.from_buckets(row))
         return out
 
-    def _sample_group(self, requests: Sequence[SampleRequest], knob_list: tuple[int, ...]) -> list[list[list[int]]]:
+    def _sample_group(
+        self, requests: Sequence[SampleRequest], knob_list: tuple[int, ...]
+    ) -> list[list[list[int]]]:
         """Bucket rows per request, for requests whose engines share one knob list."""
         inputs = [model_inputs(self.arch.vocabulary, r.workload, r.step) for r in requests]
         states, pad = pad_states(self.backbone([text for text, _ in inputs]), torch.device("cpu"))
