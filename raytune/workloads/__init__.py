@@ -9,7 +9,7 @@ from raytune.errors import WorkloadError
 from raytune.workloads._base import DATABASE, Workload, WorkloadKind
 from raytune.workloads._olap import CustomWorkload, OlapWorkload, TpcWorkload, load_tables
 from raytune.workloads._oltp import OltpWorkload, PgbenchWorkload, ProgressSample, SysbenchWorkload
-from raytune.workloads._sql import Query, check_sql, read_query_file, translate
+from raytune.workloads._sql import Query, check_sql, parse_queries, read_query_file, translate
 from raytune.workloads._tpcgen import TpcDataset, generate
 
 WORKLOADS = ("tpch", "tpcds", "pgbench", "sysbench-rw", "sysbench-ro", "custom")
@@ -62,6 +62,7 @@ __all__ = [
     "generate",
     "load_tables",
     "make_workload",
+    "parse_queries",
     "read_query_file",
     "translate",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,20 +158,30 @@ def read_query_file(path: Path, dialect: str = "postgres") -> list[Query]:
     if not path.is_file():
         raise WorkloadError(f"query file {path} does not exist; pass an existing .sql or .wg file")
     text = path.read_text()
-    queries: list[Query] = []
-    if path.suffix == ".wg":
-        for lineno, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                where = f"{path.name} line {lineno}"
-                check_sql(line, dialect, where)
-                queries.append(Query(f"{path.stem}:{lineno}", line.strip().rstrip(";"), dialect))
-    else:
-        for index, statement in enumerate(_split_statements(text), start=1):
-            where = f"{path.name} statement {index}"
-            check_sql(statement, dialect, where)
-            queries.append(Query(f"{path.stem}:{index}", statement, dialect))
-    if not queries:
+    if not text.strip():
         raise WorkloadError(f"query file {path} holds no queries; add SQL statements separated by ';'")
+    if path.suffix == ".wg":
+        lines = [line for line in text.splitlines() if line.strip()]
+        return parse_queries(lines, dialect, path.stem, where=f"{path.name} line")
+    return parse_queries(text, dialect, path.stem, where=f"{path.name} statement")
+
+
+def parse_queries(
+    sql: str | Sequence[str], dialect: str = "postgres", name: str = "workload", *, where: str = ""
+) -> list[Query]:
+    """Queries from SQL text (statements separated by ``;``) or a list of statements, each checked to parse
+    (never executed).
+
+    Raises:
+        WorkloadError: No queries, or a statement that does not parse (with its position in ``name``).
+    """
+    statements = _split_statements(sql) if isinstance(sql, str) else [str(q).strip().rstrip(";") for q in sql]
+    queries: list[Query] = []
+    for index, statement in enumerate(statements, start=1):
+        check_sql(statement, dialect, f"{where or name + ' query'} {index}")
+        queries.append(Query(f"{name}:{index}", statement.strip().rstrip(";"), dialect))
+    if not queries:
+        raise WorkloadError(f"{name} holds no queries; give SQL statements separated by ';'")
     return queries
 
 

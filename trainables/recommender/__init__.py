@@ -9,7 +9,14 @@ Plain PyTorch; :func:`train_recommender` is the per-worker loop that Ray Train r
 from trainables.recommender._backbone import DEFAULT_BACKBONE, TextBackbone, backbone_path
 from trainables.recommender._buckets import BUCKETS, KnobBuckets, bucket_count
 from trainables.recommender._data import RecommenderData, build_data, grouped_validation, knob_ids, vocabulary
-from trainables.recommender._inputs import Step, numeric_vector, sql_only, sql_workload, workload_text
+from trainables.recommender._inputs import (
+    Step,
+    numeric_vector,
+    queries_workload,
+    sql_only,
+    sql_workload,
+    workload_text,
+)
 from trainables.recommender._job import Fit, fit_locally, make_labels, train_recommender_model
 from trainables.recommender._labels import (
     Label,
@@ -59,6 +66,7 @@ __all__ = [
     "measured_labels",
     "numeric_vector",
     "read_labels",
+    "queries_workload",
     "sql_only",
     "sql_workload",
     "surrogate_best",

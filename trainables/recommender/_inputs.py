@@ -110,11 +110,19 @@ def sql_workload(
     Raises:
         WorkloadError: A missing file, no queries, or a statement that does not parse.
     """
-    from raytune.corpus import workload_features
     from raytune.workloads import read_query_file
 
     queries = read_query_file(Path(path))
-    features = workload_features([q.sql for q in queries]).to_dict()
-    return WorkloadInput(
-        engine, cpus, memory_bytes, features, {}, {}, workload_id or f"sql:{Path(path).stem}", 0.0
+    return queries_workload(
+        [q.sql for q in queries], engine, cpus, memory_bytes, workload_id or f"sql:{Path(path).stem}"
     )
+
+
+def queries_workload(
+    queries: Sequence[str], engine: str, cpus: int, memory_bytes: int, workload_id: str = "sql"
+) -> WorkloadInput:
+    """Parsed queries (SQL texts) as the models see them before any run: their features alone."""
+    from raytune.corpus import workload_features
+
+    features = workload_features(list(queries)).to_dict()
+    return WorkloadInput(engine, cpus, memory_bytes, features, {}, {}, workload_id, 0.0)
