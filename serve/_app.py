@@ -114,7 +114,9 @@ def _ingress(settings: ServeSettings) -> Any:
         def _model_id(self, kind: str, model_id: str | None) -> str:
             model_id = model_id or DEFAULT_MODEL
             if model_id not in self.settings.models[kind]:
-                raise _UnknownModel(f"no {kind.replace('_', ' ')} model {model_id!r}; GET /v1/models lists them")
+                raise _UnknownModel(
+                    f"no {kind.replace('_', ' ')} model {model_id!r}; GET /v1/models lists them"
+                )
             return model_id
 
         @api.post("/v1/recommend", response_model=s.RecommendResponse, responses=ERRORS)

@@ -86,6 +86,7 @@ class _ModelServer:
         self.errors: dict[str, str] = {}
         self.versions: dict[str, str] = {}
         self.preloaded: dict[str, Any] = {}
+        self.calls = self.batches = 0  # answered calls, and the model runs that answered them
         try:
             model = self.load(DEFAULT_MODEL)
             self.run_batch(model, [self.warm_up_call()])  # first-call costs paid before readiness
@@ -113,12 +114,13 @@ class _ModelServer:
         return model
 
     def status(self) -> list[dict[str, Any]]:
-        """One entry per configured model: id, path, version, whether loaded, the load error."""
+        """One entry per configured model: id, path, version, whether loaded, the load error, and this
+        replica's calls and batches so far (all models together)."""
         return [
             {
                 "kind": self.kind, "id": model_id, "path": path or "(shipped)",
                 "version": self.versions.get(model_id), "loaded": model_id in self.versions,
-                "error": self.errors.get(model_id),
+                "error": self.errors.get(model_id), "calls": self.calls, "batches": self.batches,
             }
             for model_id, path in self.paths.items()
         ]  # fmt: skip
@@ -158,6 +160,7 @@ class _ModelServer:
             return [Failure(503, f"{self.kind} model {model_id} failed to load: {_first_line(exc)}")] * len(
                 items
             )
+        self.calls, self.batches = self.calls + len(items), self.batches + 1
         return await asyncio.to_thread(self._guarded, model, items)
 
     def _guarded(self, model: Any, items: list[Any]) -> list[Any]:

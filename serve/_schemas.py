@@ -113,6 +113,8 @@ class ModelInfo(BaseModel):
     version: str | None
     loaded: bool
     error: str | None
+    calls: int = Field(description="calls answered by this kind's replica (all its models)")
+    batches: int = Field(description="model runs that answered them (fewer than calls when batched)")
 
 
 class ModelsResponse(BaseModel):
