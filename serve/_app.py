@@ -9,8 +9,8 @@ full queue to 503. Errors are ``{"detail": one line}``; pydantic's 422 keeps Fas
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -61,17 +61,30 @@ def _error(status: int, detail: str) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
-@functools.lru_cache(maxsize=1024)
-def _cached_workload(engine: str, workload: str | tuple[str, ...], cpus: int, memory: int) -> Any:
-    """Parsing and features of a workload, once per distinct (workload, slot): callers repeat workloads."""
-    from raytune.slots import SlotShape
+class WorkloadCache:
+    """Parsed workloads by (engine, queries, slot), least recently used dropped past ``size``: callers repeat
+    workloads, and a parse (sqlglot, tens of ms for a long workload) runs in a worker thread, off the event
+    loop that answers every other request."""
 
-    return workload_input(engine, workload, SlotShape(cpus, memory))
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self.entries: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 
-
-def _workload(engine: str, workload: str | list[str], shape: Any) -> Any:
-    key = workload if isinstance(workload, str) else tuple(workload)
-    return _cached_workload(engine, key, shape.cpus, shape.memory_bytes)
+    async def get(self, engine: str, workload: str | list[str], shape: Any) -> Any:
+        key = (
+            engine,
+            workload if isinstance(workload, str) else tuple(workload),
+            shape.cpus,
+            shape.memory_bytes,
+        )
+        if key in self.entries:
+            self.entries.move_to_end(key)
+            return self.entries[key]
+        value = await asyncio.to_thread(workload_input, engine, workload, shape)
+        self.entries[key] = value
+        if len(self.entries) > self.size:
+            self.entries.popitem(last=False)
+        return value
 
 
 def _make_api(settings: ServeSettings) -> FastAPI:
@@ -85,7 +98,10 @@ def _ingress(settings: ServeSettings) -> Any:
     api = _make_api(settings)
 
     @serve.deployment(
-        name="api", max_ongoing_requests=1024, max_queued_requests=256, ray_actor_options={"num_cpus": 0}
+        name="api",
+        max_ongoing_requests=sum(settings.max_inflight.values()) + 8,
+        max_queued_requests=settings.ingress_queue,
+        ray_actor_options={"num_cpus": 0},
     )
     @serve.ingress(api)
     class Api:
@@ -93,6 +109,7 @@ def _ingress(settings: ServeSettings) -> Any:
             self.settings = settings
             self.handles = {"recommender": recommender, "cost_model": cost_model, "moe": moe}
             self.inflight = dict.fromkeys(settings.max_inflight, 0)
+            self.workloads = WorkloadCache()
 
         async def _admit(self, endpoint: str, work: Callable[[], Awaitable[Any]]) -> Any:
             limit = self.settings.max_inflight[endpoint]
@@ -128,7 +145,7 @@ def _ingress(settings: ServeSettings) -> Any:
                 cost_id = self._model_id("cost_model", body.cost_model)
                 shape = slot_shape(body.slot)
                 call = RecommendCall(
-                    _workload(body.engine, body.workload, shape), current_step(body.engine, body.current),
+                    await self.workloads.get(body.engine, body.workload, shape), current_step(body.engine, body.current),
                     body.candidates, body.top, body.seed, cost_id,
                 )  # fmt: skip
                 handle = self.handles["recommender"].recommend.options(multiplexed_model_id=model_id)
@@ -150,7 +167,7 @@ def _ingress(settings: ServeSettings) -> Any:
             async def work() -> Any:
                 model_id = self._model_id("cost_model", body.model)
                 shape = slot_shape(body.slot)
-                w = _workload(body.engine, body.workload, shape)
+                w = await self.workloads.get(body.engine, body.workload, shape)
                 configs = [check_config(body.engine, c, f"configs[{i}]") for i, c in enumerate(body.configs)]
                 handle = self.handles["cost_model"].call.options(multiplexed_model_id=model_id)
                 result = await handle.remote(PredictCall([{}, *configs], w))

@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-body-bytes", type=int, default=ServeSettings.max_body_bytes)
     p.add_argument(
         "--max-inflight", default="",
-        help="requests answered at once per endpoint, e.g. predict=64,recommend=24,select=8 (more get 429)",
+        help="requests answered at once per endpoint, e.g. predict=32,recommend=8,select=8 (more get 429)",
     )  # fmt: skip
     p.add_argument("--dashboard", action="store_true", help="start the Ray dashboard (its Serve view)")
     return p
@@ -69,6 +69,9 @@ def settings_of(args: argparse.Namespace) -> ServeSettings:
 
 def start(settings: ServeSettings, *, dashboard: bool = False) -> None:
     """Starts local Ray (if none runs in this process), Serve's HTTP proxy and the application."""
+    # Serve's throughput-optimised mode (fewer threads and copies per request), read by Serve at import, in
+    # this process and in the replicas (they inherit it from the Ray started here): measured faster here.
+    os.environ.setdefault("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1")
     import ray
     from ray import serve
 

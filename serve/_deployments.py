@@ -141,7 +141,7 @@ class _ModelServer:
             return await self._batched(item)
         return (await self._run_calls([item]))[0]
 
-    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.004)
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.002)
     async def _batched(self, items: list[Any]) -> list[Any]:
         return await self._run_calls(items)
 

@@ -42,9 +42,9 @@ def check_config(engine: str, config: Mapping[str, Any], where: str) -> dict[str
     Raises:
         KnobrayError: An unknown, deny-listed, mistyped or out-of-range knob (named, with ``where``).
     """
-    from raytune.knobs import load_catalog
+    from raytune.knobs import cached_catalog
 
-    catalog = load_catalog(engine)
+    catalog = cached_catalog(engine)
     for name in config:
         if catalog.is_denied(str(name).strip().lower()):
             raise KnobrayError(f"{where}: knob {name} is deny-listed for {engine} (unsafe); leave it out")
@@ -65,7 +65,7 @@ def current_step(engine: str, current: Any | None) -> Step | None:
 def render(engine: str, config: Mapping[str, Any]) -> tuple[list[str], str]:
     """Ready-to-apply statements and configuration-file lines for ``config``."""
     from raytune.engines import engine_class
-    from raytune.knobs import load_catalog
+    from raytune.knobs import cached_catalog
 
-    cls, catalog = engine_class(engine), load_catalog(engine)
+    cls, catalog = engine_class(engine), cached_catalog(engine)
     return cls.config_sql(config, catalog), cls.config_file_text(config, catalog)

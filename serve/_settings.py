@@ -27,6 +27,8 @@ class ServeSettings:
     max_batch_size, batch_wait_s: The batches' size and how long a batch waits to fill.
     max_inflight: Per endpoint, requests being answered at once; more get 429 at once (bounded queues).
     max_queued: Per model deployment, calls waiting for a replica; more get 503.
+    ingress_queue: Requests the HTTP proxy holds for the ingress beyond those it is answering (the sum of
+        ``max_inflight`` and a few for ``/healthz`` and ``/v1/models``); more get 503 from the proxy at once.
     models: Per kind, model id -> directory (``""``: the one shipped); the id ``default`` answers requests
         that name no model.
     """
@@ -37,11 +39,10 @@ class ServeSettings:
     max_body_bytes: int = 1 << 20
     batching: bool = True
     max_batch_size: int = 16
-    batch_wait_s: float = 0.004
-    max_inflight: dict[str, int] = field(
-        default_factory=lambda: {"predict": 64, "recommend": 24, "select": 8}
-    )
+    batch_wait_s: float = 0.002
+    max_inflight: dict[str, int] = field(default_factory=lambda: {"predict": 32, "recommend": 8, "select": 8})
     max_queued: int = 64
+    ingress_queue: int = 16
     models: dict[str, dict[str, str]] = field(
         default_factory=lambda: {kind: {DEFAULT_MODEL: SHIPPED} for kind in MODEL_KINDS}
     )

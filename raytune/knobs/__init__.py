@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from raytune.knobs._catalog import (
+    cached_catalog,
     load_catalog,
     load_knob_file,
     save_catalog,
@@ -20,6 +21,7 @@ __all__ = [
     "KnobValue",
     "exact_quantity",
     "format_quantity",
+    "cached_catalog",
     "load_catalog",
     "load_knob_file",
     "parse_quantity",

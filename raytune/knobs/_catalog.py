@@ -100,6 +100,13 @@ def load_catalog(engine: str, path: Path | None = None) -> KnobSpace:
     return _parse_catalog(engine, str(path), path.stat().st_mtime_ns)
 
 
+@functools.lru_cache(maxsize=8)
+def cached_catalog(engine: str) -> KnobSpace:
+    """:func:`load_catalog` of ``engine`` as this process first loaded it: for model code that reads the
+    catalog per prediction (load_catalog looks for a newer cached catalog on disk at every call)."""
+    return load_catalog(engine)
+
+
 @functools.lru_cache(maxsize=16)
 def _parse_catalog(engine: str, path: str, mtime_ns: int) -> KnobSpace:
     """The catalog file parsed once per version (cost models call :func:`load_catalog` per prediction)."""

@@ -50,7 +50,7 @@ def test_token_files(tmp_path: Path) -> None:
 def test_cli_options(capsys: pytest.CaptureFixture[str]) -> None:
     args = build_parser().parse_args(["--max-inflight", "predict=5", "--no-batching"])
     settings = settings_of(args)
-    assert settings.max_inflight["predict"] == 5 and settings.max_inflight["recommend"] == 24
+    assert settings.max_inflight["predict"] == 5 and settings.max_inflight["recommend"] == 8
     assert not settings.batching and settings.host == "127.0.0.1"
     for bad in (["--port", "0"], ["--max-inflight", "query=3"], ["--model", "gpu=/x"]):
         assert main(bad) == 2

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from raytune.hardware import Hardware
-from raytune.knobs import KnobSpace, KnobType, load_catalog, tunable_space
+from raytune.knobs import KnobSpace, KnobType, cached_catalog, tunable_space
 from raytune.optimizers import ParamKind, param_specs
 
 ENGINES = ("postgres", "mariadb")
@@ -130,9 +130,14 @@ class WorkloadInput:
 
 
 @lru_cache(maxsize=32)
+def _slot_specs(engine: str, cpus: int, memory_bytes: int) -> dict[str, Any]:
+    return {s.name: s for s in param_specs(slot_space(engine, cpus, memory_bytes))}
+
+
+@lru_cache(maxsize=32)
 def slot_space(engine: str, cpus: int, memory_bytes: int) -> KnobSpace:
     """The engine's curated tunable space for a slot of this shape (the bounds the features are relative to)."""
-    return tunable_space(engine, load_catalog(engine), Hardware(cpus, memory_bytes))
+    return tunable_space(engine, cached_catalog(engine), Hardware(cpus, memory_bytes))
 
 
 def knob_vector(
@@ -152,8 +157,8 @@ def knob_matrix(
     default, and a number is clipped to the range searched in the slot, as the optimizers' encoding does.
     """
     space = slot_space(engine, cpus, memory_bytes)
-    specs = {s.name: s for s in param_specs(space)}
-    catalog = load_catalog(engine)
+    specs = _slot_specs(engine, cpus, memory_bytes)
+    catalog = cached_catalog(engine)
     n = len(configs)
     values = np.zeros((n, len(FEATURES)), dtype=np.float32)
     masks = np.zeros((n, len(FEATURES)), dtype=np.float32)

@@ -197,3 +197,23 @@ class TwoGateMoE(nn.Module):
         if self.shape.prior_column is not None:
             out = out + conf_x[:, self.shape.prior_column]
         return out
+
+    def predict_grid(
+        self,
+        wl: torch.Tensor,
+        qemb: torch.Tensor,
+        engine: torch.Tensor,
+        lake: torch.Tensor,
+        conf_x: torch.Tensor,
+    ) -> torch.Tensor:
+        """:meth:`predict` for every (query, config) pair of one workload, [Q, C]: the workload embedding
+        [1, workload_dim] goes through each expert once, each config [C, F] through the config encoder once."""
+        eng_out = torch.stack([ex(wl) for ex in self.engine_experts], 1)[0]  # [E, e]
+        lake_out = torch.stack([ex(wl) for ex in self.lake_experts], 1)[0]
+        per_conf = torch.cat([eng_out[engine], lake_out[lake], self.conf_encoder(conf_x)], dim=1)  # [C, .]
+        q, c = qemb.shape[0], conf_x.shape[0]
+        z = torch.cat([per_conf.expand(q, -1, -1), qemb[:, None, :].expand(-1, c, -1)], dim=2)
+        out = self.head(z).squeeze(2)
+        if self.shape.prior_column is not None:
+            out = out + conf_x[:, self.shape.prior_column][None, :]
+        return out

@@ -167,13 +167,8 @@ class MoESelector:
 
     def _predicted_ratios(self, qemb: torch.Tensor, wl: torch.Tensor) -> torch.Tensor:
         """Predicted ratio of every config, averaged over the workload's queries."""
-        n_conf, n_q = len(self.conf_text), qemb.shape[0]
-        q = qemb.repeat_interleave(n_conf, dim=0)
-        conf = torch.arange(n_conf).repeat(n_q)
-        pred = self.model.predict(
-            wl.expand(len(conf), -1), q, self.conf_engine[conf], self.conf_lake[conf], self.conf_x[conf]
-        )
-        return torch.exp(pred).view(n_q, n_conf).mean(dim=0)
+        pred = self.model.predict_grid(wl, qemb, self.conf_engine, self.conf_lake, self.conf_x)  # [Q, C]
+        return torch.exp(pred).mean(dim=0)
 
     def _selection(self, conf: int, ratio: float) -> Selection:
         return Selection(

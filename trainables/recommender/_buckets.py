@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from raytune.knobs import KnobSpace, load_catalog
+from raytune.knobs import KnobSpace, cached_catalog
 from raytune.optimizers import (
     ParamKind,
     ParamSpec,
@@ -59,7 +59,7 @@ class KnobBuckets:
         the searched range: the nearest end's; knobs outside the tunable set are ignored)."""
         space = self.space
         known = {k: v for k, v in config.items() if k in space}
-        params = encode(space, load_catalog(self.engine).validate(known, allow_denied=True))
+        params = encode(space, cached_catalog(self.engine).validate(known, allow_denied=True))
         out = []
         for spec in self.specs:
             value = params[spec.name]
