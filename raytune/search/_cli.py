@@ -81,8 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--warm-start",
-        metavar="MODEL_DIR",
-        help="a recommender directory: its top configs for the workload are the first trials after the baselines",
+        metavar="MODEL_DIR|URL",
+        help="a recommender directory, or a knobray service URL (python -m serve): its top configs for the "
+        "workload are the first trials after the baselines",
     )
     p.add_argument(
         "--warm-start-configs",
@@ -138,10 +139,6 @@ def _check_inputs(args: argparse.Namespace) -> tuple[Any, list[dict[str, Any]]]:
         raise KnobrayError("--warm-start-configs must be at least 1")
     if args.warm_start is not None and args.optimizer == "configs":
         raise KnobrayError("--warm-start feeds an optimizer; it cannot go with --optimizer configs")
-    if str(args.warm_start).startswith(("http://", "https://")):
-        raise KnobrayError(
-            "--warm-start takes a recommender directory here; a serving endpoint URL is not supported yet"
-        )
     if args.confirm is None:
         args.confirm = 0 if args.backend == "surrogate" else 3
     if args.confirm < 0 or args.confirm_rounds < 1:
@@ -260,19 +257,29 @@ def _warm_start(args: argparse.Namespace, spec: Any, shape: Any) -> list[dict[st
         measured = [r["config"] for r in rows if r.get("optimizer") == WARM_START and not r.get("confirms")]
         if measured:
             return measured
-    model = Recommender.load(Path(args.warm_start))
     w = spec.workload
     workload = make_workload(
         w.name, sf=w.sf, cache_dir=ensure_home() / "data",
         queries_file=Path(w.queries_file) if w.queries_file else None,
     )  # fmt: skip
+    searched = knob_space_for(spec, shape)  # a --knobs subset: the recommendation projected onto it
+    if str(args.warm_start).startswith(("http://", "https://")):
+        from raytune.engines import dialect_of
+        from serve._client import recommend_remote
+
+        queries = [q.sql for q in workload.queries_for(dialect_of(spec.engine))]
+        configs = recommend_remote(
+            args.warm_start, spec.engine, queries, cpus=shape.cpus, memory_bytes=shape.memory_bytes,
+            top=args.warm_start_configs, candidates=max(8, args.warm_start_configs), seed=spec.seed,
+        )  # fmt: skip
+        return [{k: v for k, v in c.items() if k in searched} for c in configs]
+    model = Recommender.load(Path(args.warm_start))
     # One run under the default gives the plans and metrics the recommender reads (not on replayed records).
     described = describe_workload(spec.engine, workload, shape, explain=spec.backend == "pool")
     recs = model.recommend(
         described, cost_model=CostModel.load(args.model), candidates=max(8, args.warm_start_configs),
         top=args.warm_start_configs, seed=spec.seed,
     )  # fmt: skip
-    searched = knob_space_for(spec, shape)  # a --knobs subset: the recommendation projected onto it
     return [{k: v for k, v in r.config.items() if k in searched} for r in recs]
 
 

@@ -41,3 +41,13 @@ def test_db_worker_slots_divide_its_cpus_evenly() -> None:
     cpus, slots = resources["CPU"], resources["db_slot"]
     assert slots <= cpus and cpus % slots == 0  # disjoint slots of CPU / db_slot CPUs each
     assert "--slot-cpus" in (ROOT / "cluster.yaml").read_text()
+
+
+def test_aws_head_deploys_the_service_on_loopback() -> None:
+    from ray.serve.schema import ServeDeploySchema
+
+    config = prepare_config(yaml.safe_load((ROOT / "cluster.yaml").read_text()))
+    assert any("serve deploy serve/config.yaml" in c for c in config["head_start_ray_commands"])
+    serve_config = ServeDeploySchema(**yaml.safe_load((ROOT / "serve" / "config.yaml").read_text()))
+    assert serve_config.http_options.host == "127.0.0.1"  # set explicitly: Serve's YAML default is 0.0.0.0
+    assert serve_config.applications[0].import_path == "serve:app_builder"

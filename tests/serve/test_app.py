@@ -247,6 +247,25 @@ def test_a_burst_beyond_capacity_is_rejected_promptly_and_accepted_requests_stay
     assert max(t for s, t, _ in results if s == 200) < 30.0  # bounded: no request waits without end
 
 
+def test_a_search_warm_starts_from_the_service(
+    service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from raytune.confirmation import search_rows
+    from raytune.storage import TrialStore
+    from tests.search.test_cli import search
+
+    monkeypatch.setenv("KNOBRAY_SERVE_TOKEN", TOKEN)
+    before = _counts(service)["recommender"][0]
+    results = tmp_path / "s"
+    proc = search("--warm-start", service.url, "--warm-start-configs", "2", "--trials", "4", "--optimizer", "random",
+                  "--confirm", "0", "--sf", "0.01", "--instances", "1", "--repeats", "1", "--results", str(results))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert _counts(service)["recommender"][0] == before + 1  # the configs came from the service
+    rows = sorted(search_rows(TrialStore(results).rows()), key=lambda r: r["started_at"])
+    assert [r["optimizer"] for r in rows[2:4]] == ["warm-start", "warm-start"]
+    assert all(r["config"] and r["status"] == "SUCCEEDED" for r in rows[2:4])
+
+
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(service: Service) -> None:
     command = [
         str(Path(sys.executable).parent / "schemathesis"), "run", f"{service.url}/openapi.json",

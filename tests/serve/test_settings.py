@@ -71,3 +71,14 @@ def test_request_fields_become_model_inputs() -> None:
     assert check_config("postgres", {"work_mem": "64MB"}, "configs[0]") == {"work_mem": 65536}
     with pytest.raises(KnobrayError, match=r"configs\[1\]: unknown knob"):
         check_config("postgres", {"nope": 1}, "configs[1]")
+
+
+def test_the_serve_config_file_builds_the_application() -> None:
+    import yaml
+
+    from serve import app_builder
+    from serve._process import REPO
+
+    doc = yaml.safe_load((REPO / "serve" / "config.yaml").read_text())
+    app = app_builder(doc["applications"][0]["args"])
+    assert type(app).__name__ == "Application"
