@@ -62,7 +62,7 @@ def _error(status: int, detail: str) -> JSONResponse:
 
 
 class WorkloadCache:
-    """Parsed workloads by (engine, queries, slot), least recently used dropped past ``size``: callers repeat
+    """Parsed workloads by (engine, hash of the queries, slot), least recently used dropped past ``size``: callers repeat
     workloads, and a parse (sqlglot, tens of ms for a long workload) runs in a worker thread, off the event
     loop that answers every other request."""
 
@@ -101,6 +101,7 @@ def _ingress(settings: ServeSettings) -> Any:
         name="api",
         max_ongoing_requests=sum(settings.max_inflight.values()) + 8,
         max_queued_requests=settings.ingress_queue,
+        backpressure_config={"status_code": 503, "retry_after_s": RETRY_AFTER_S},
         ray_actor_options={"num_cpus": 0},
     )
     @serve.ingress(api)

@@ -69,8 +69,9 @@ def settings_of(args: argparse.Namespace) -> ServeSettings:
 
 def start(settings: ServeSettings, *, dashboard: bool = False) -> None:
     """Starts local Ray (if none runs in this process), Serve's HTTP proxy and the application."""
-    # Serve's throughput-optimised mode (fewer threads and copies per request), read by Serve at import, in
-    # this process and in the replicas (they inherit it from the Ray started here): measured faster here.
+    # Serve's throughput-optimised mode (fewer threads and copies per request; measured faster here) is read at
+    # import: ``python -m serve`` sets it before importing anything; the replicas inherit it from the Ray
+    # started here.
     os.environ.setdefault("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1")
     import ray
     from ray import serve
@@ -92,7 +93,12 @@ def health(url: str) -> tuple[int, dict]:
         with urllib.request.urlopen(f"{url}/healthz", timeout=10) as reply:
             return reply.status, json.loads(reply.read())
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
+        try:
+            return exc.code, json.loads(exc.read() or b"{}")
+        except ValueError:
+            return exc.code, {}
+    except (urllib.error.URLError, OSError) as exc:
+        return 0, {"problems": [f"/healthz did not answer ({getattr(exc, 'reason', exc)})"]}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -129,54 +129,63 @@ class _ModelServer:
     async def get_model(self, model_id: str) -> Any:
         if model_id in self.preloaded:
             return self.preloaded[model_id]
-        try:
-            return await asyncio.to_thread(self.load, model_id)
-        except Exception as exc:  # noqa: BLE001 - reported per call and by status()
-            self.errors[model_id] = _first_line(exc)
-            raise
+        return await asyncio.to_thread(self.load, model_id)
 
-    async def call(self, item: Any) -> Any:
-        """One call, batched with concurrent ones unless batching is off."""
-        if self.settings.batching:
-            return await self._batched(item)
-        return (await self._run_calls([item]))[0]
-
-    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.002)
-    async def _batched(self, items: list[Any]) -> list[Any]:
-        return await self._run_calls(items)
-
-    async def _run_calls(self, items: list[Any]) -> list[Any]:
-        model_id = serve.get_multiplexed_model_id() or DEFAULT_MODEL
+    async def resolve(self, model_id: str) -> Any:
+        """The model ``model_id`` (loaded now if needed; a failed load is tried again on a later call), or the
+        :class:`Failure` to answer with."""
         if model_id not in self.paths:
-            return [Failure(404, f"no {self.kind} model {model_id!r}; GET /v1/models lists them")] * len(
-                items
-            )
-        if model_id in self.errors and model_id not in self.preloaded:
-            failure = Failure(503, f"{self.kind} model {model_id} failed to load: {self.errors[model_id]}")
-            return [failure] * len(items)
+            kind = self.kind.replace("_", " ")
+            return Failure(404, f"no {kind} model {model_id!r}; GET /v1/models lists them")
         try:
             model = await self.get_model(model_id)
-        except Exception as exc:  # noqa: BLE001
-            return [Failure(503, f"{self.kind} model {model_id} failed to load: {_first_line(exc)}")] * len(
-                items
-            )
+        except Exception as exc:  # noqa: BLE001 - reported per call and by status()
+            self.errors[model_id] = _first_line(exc)
+            return Failure(503, f"{self.kind} model {model_id} failed to load: {self.errors[model_id]}")
+        self.errors.pop(model_id, None)
+        return model
+
+    async def call(self, item: Any) -> Any:
+        """One call, batched with concurrent ones for the same model unless batching is off. The model is
+        resolved first, so that loading one never holds up the batches of the others."""
+        model = await self.resolve(serve.get_multiplexed_model_id() or DEFAULT_MODEL)
+        if isinstance(model, Failure):
+            return model
+        if self.settings.batching:
+            return await self._batched(item)
+        return (await self.run_calls(model, [item]))[0]
+
+    async def _batched(self, items: list[Any]) -> list[Any]:
+        raise NotImplementedError  # each subclass's own @serve.batch method: one batch queue per model kind
+
+    async def run_batched(self, items: list[Any]) -> list[Any]:
+        """The body of the subclasses' batched methods (a batch holds calls for one model id)."""
+        model = await self.resolve(serve.get_multiplexed_model_id() or DEFAULT_MODEL)
+        if isinstance(model, Failure):
+            return [model] * len(items)
+        return await self.run_calls(model, items)
+
+    async def run_calls(self, model: Any, items: list[Any]) -> list[Any]:
         self.calls, self.batches = self.calls + len(items), self.batches + 1
         return await asyncio.to_thread(self._guarded, model, items)
 
     def _guarded(self, model: Any, items: list[Any]) -> list[Any]:
-        """The batch's results; when the batch fails on bad input, each call alone (so one bad call does not
-        fail the others)."""
-        try:
-            return self.run_batch(model, items)
-        except KnobrayError as exc:
-            if len(items) == 1:
-                return [Failure(400, _first_line(exc))]
-        out = []
+        """The batch's results; when the batch fails, each call alone, so that one call's bad input (400) or a
+        bug it hits (500, logged) does not fail the others."""
+        if len(items) > 1:
+            try:
+                return self.run_batch(model, items)
+            except Exception:  # noqa: BLE001 - retried one by one below
+                pass
+        out: list[Any] = []
         for item in items:
             try:
                 out.append(self.run_batch(model, [item])[0])
             except KnobrayError as exc:
                 out.append(Failure(400, _first_line(exc)))
+            except Exception as exc:  # noqa: BLE001 - a bug: logged with its traceback, answered 500
+                logger.exception("%s call failed", self.kind)
+                out.append(Failure(500, f"internal error in the {self.kind} deployment: {_first_line(exc)}"))
         return out
 
 
@@ -191,6 +200,10 @@ class CostModelServer(_ModelServer):
     """``call(PredictCall)`` -> ``Predicted``: the DANN cost model's latency for each configuration."""
 
     kind = "cost_model"
+
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.002)
+    async def _batched(self, items: list[Any]) -> list[Any]:
+        return await self.run_batched(items)
 
     def load_model(self, path: Any) -> Any:
         from trainables.dann import CostModel
@@ -211,6 +224,10 @@ class RecommenderServer(_ModelServer):
     model deployment."""
 
     kind = "recommender"
+
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.002)
+    async def _batched(self, items: list[Any]) -> list[Any]:
+        return await self.run_batched(items)
 
     def __init__(self, settings: ServeSettings, cost_model: Any) -> None:
         self.cost_model = cost_model
@@ -251,6 +268,10 @@ class SelectorServer(_ModelServer):
     """``call(list of plans)`` -> ``Selected``: LakeHelm's MoE choice of engine, lake format and config."""
 
     kind = "moe"
+
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.002)
+    async def _batched(self, items: list[Any]) -> list[Any]:
+        return await self.run_batched(items)
 
     def load_model(self, path: Any) -> Any:
         from trainables.moe import MoESelector

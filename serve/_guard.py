@@ -1,8 +1,10 @@
-"""ASGI middleware in front of every endpoint: the bearer token (all but ``/healthz``) and the body size limit,
-both answered before any parsing, with a JSON ``{"detail": ...}`` body."""
+"""ASGI middleware in front of every endpoint: the bearer token (all but ``/healthz``), the body size limit and a
+deadline for the body to arrive (a slow upload cannot hold a slot), each answered before any parsing, with a
+JSON ``{"detail": ...}`` body."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -13,6 +15,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 OPEN_PATHS = frozenset({"/healthz"})
+BODY_TIMEOUT_S = 10.0
 
 
 async def send_json(send: Send, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
@@ -43,23 +46,34 @@ class Guard:
                     {"WWW-Authenticate": "Bearer"},
                 )  # fmt: skip
                 return
+        if scope.get("method") in ("GET", "HEAD") or scope.get("path") in OPEN_PATHS:
+            await self.app(scope, receive, send)  # no body of interest: never buffered
+            return
         too_big = f"request body over {self.max_body_bytes} bytes; send a smaller workload or fewer configs"
         length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
             await send_json(send, 413, too_big)
             return
-        chunks, size, more = [], 0, True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":
-                await self.app(scope, _replay([message]), send)
-                return
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            more = message.get("more_body", False)
-            if size > self.max_body_bytes:
-                await send_json(send, 413, too_big)
-                return
+        chunks: list[bytes] = []
+        try:
+            async with asyncio.timeout(BODY_TIMEOUT_S):
+                size, more = 0, True
+                while more:
+                    message = await receive()
+                    if message["type"] != "http.request":
+                        await self.app(scope, _replay([message]), send)
+                        return
+                    chunks.append(message.get("body", b""))
+                    size += len(chunks[-1])
+                    more = message.get("more_body", False)
+                    if size > self.max_body_bytes:
+                        await send_json(send, 413, too_big)
+                        return
+        except TimeoutError:
+            await send_json(
+                send, 408, f"the request body took over {BODY_TIMEOUT_S:.0f} s to arrive; send it at once"
+            )
+            return
         body = b"".join(chunks)
         await self.app(
             scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send

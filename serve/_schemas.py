@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Engine = Literal["postgres", "mariadb"]
 KnobValue = int | float | str | bool
+Finite = Annotated[float, Field(allow_inf_nan=False)]
 MAX_QUERIES = 500
 MAX_SQL_CHARS = 200_000
 MAX_CONFIGS = 256
@@ -29,7 +30,9 @@ class Current(Strict):
     """Multi-step: the configuration the server runs now, and what one run under it showed."""
 
     config: dict[str, KnobValue] = Field(default_factory=dict, max_length=200)
-    metrics: dict[str, float] = Field(default_factory=dict, max_length=200, description="counters per second")
+    metrics: dict[str, Finite] = Field(
+        default_factory=dict, max_length=200, description="counters per second"
+    )
     latency_ratio: float = Field(
         default=0.0, ge=0, le=1000, description="its mean latency over the default's"
     )

@@ -81,5 +81,5 @@ def _count_predicates(tree: exp.Expression) -> int:
 def _parse(sql: str, dialect: str) -> exp.Expression | None:
     try:
         return sqlglot.parse_one(sql, read=dialect)
-    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError):
+    except (sqlglot.errors.SqlglotError, RecursionError):
         return None

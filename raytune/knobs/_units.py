@@ -64,7 +64,12 @@ def parse_quantity(text: str | int | float, unit: str | None, knob: str) -> floa
     if isinstance(text, bool):
         raise KnobError(f"knob {knob}: expected a number, got {text!r}")
     if isinstance(text, int | float):
-        return float(text)
+        try:
+            return float(text)
+        except OverflowError:
+            raise KnobError(
+                f"knob {knob}: {text} is too large a number; choose a value in the knob's range"
+            ) from None
     m = _QUANTITY.match(str(text))
     if not m:
         raise KnobError(f"knob {knob}: cannot read {text!r} as a number; write e.g. 64MB, 10s or 100")

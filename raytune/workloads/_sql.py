@@ -9,7 +9,7 @@ from pathlib import Path
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError
+from sqlglot.errors import ParseError, SqlglotError
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
 from raytune.errors import WorkloadError
@@ -134,6 +134,10 @@ def check_sql(sql: str, dialect: str, where: str) -> None:
         statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
     except ParseError as exc:
         raise WorkloadError(f"malformed SQL in {where}: {_first_error(exc)}; fix the query") from None
+    except SqlglotError as exc:  # the tokenizer's errors (an unterminated string, for instance)
+        raise WorkloadError(f"malformed SQL in {where}: {str(exc).splitlines()[0]}; fix the query") from None
+    except RecursionError:
+        raise WorkloadError(f"SQL in {where} is nested too deeply to parse; simplify the query") from None
     if not statements:
         raise WorkloadError(f"empty query in {where}; remove the blank entry")
 

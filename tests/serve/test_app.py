@@ -205,6 +205,25 @@ BAD_INPUTS = [
         "greater than or equal to 1",
     ),
     ("/v1/recommend", {"engine": "postgres", "workload": "SELECT 1", "colour": "red"}, 422, "Extra inputs"),
+    ("/v1/predict", {"engine": "postgres", "workload": ["SELECT 'x"], "configs": [{}]}, 400, "malformed SQL"),
+    (
+        "/v1/predict",
+        {"engine": "postgres", "workload": "SELECT " + "(" * 3000 + "1" + ")" * 3000, "configs": [{}]},
+        400,
+        "nested too deeply",
+    ),
+    (
+        "/v1/predict",
+        {"engine": "postgres", "workload": "SELECT 1", "configs": [{"work_mem": 10**400}]},
+        400,
+        "too large",
+    ),
+    (
+        "/v1/recommend",
+        {"engine": "postgres", "workload": "SELECT 1", "current": {"metrics": {"x": float("inf")}}},
+        422,
+        "finite",
+    ),
     ("/v1/select", {"plans": ["no plan here"]}, 400, "Optimized Logical Plan"),
     ("/v1/select", {"plans": []}, 422, "at least 1 item"),
 ]

@@ -49,3 +49,25 @@ def test_bodies_over_the_limit_get_413_whether_announced_or_streamed() -> None:
     assert status == 413 and "over 10 bytes" in body["detail"]
     assert _call(guard, "/v1/predict", {}, [b"x" * 6, b"x" * 6])[0] == 413
     assert _call(guard, "/v1/predict", {}, [b"x" * 5, b"x" * 5]) == (200, {"got": 10})
+
+
+def test_gets_and_open_paths_pass_unbuffered_and_slow_bodies_get_408(monkeypatch) -> None:
+    import serve._guard as guard_module
+
+    guard = Guard(_echo, token=None, max_body_bytes=10)
+    assert (
+        _call(guard, "/healthz", {"Content-Length": "999"}, [b"x" * 5])[0] == 200
+    )  # open path: not read here
+    monkeypatch.setattr(guard_module, "BODY_TIMEOUT_S", 0.05)
+    scope = {"type": "http", "path": "/v1/predict", "method": "POST", "headers": []}
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        await asyncio.sleep(1)
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    asyncio.run(guard(scope, receive, send))
+    assert sent[0]["status"] == 408 and "took over" in json.loads(sent[1]["body"])["detail"]

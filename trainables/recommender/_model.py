@@ -133,6 +133,7 @@ class _IncrementalDecoder:
     def __init__(
         self, decoder: nn.TransformerDecoder, memory: torch.Tensor, pad: torch.Tensor, rows_of: torch.Tensor
     ) -> None:
+        assert decoder.norm is None and not decoder.layers[0].norm_first, "written for post-norm layers"
         self.layers = list(decoder.layers)
         self.heads = self.layers[0].self_attn.num_heads
         self.past: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * len(self.layers)
