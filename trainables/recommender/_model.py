@@ -137,14 +137,22 @@ class _IncrementalDecoder:
         self.layers = list(decoder.layers)
         self.heads = self.layers[0].self_attn.num_heads
         self.past: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * len(self.layers)
+        counts = torch.bincount(rows_of, minlength=memory.shape[0])
+        n = int(counts[0]) if len(counts) else 0
+        # Rows grouped by workload, the same number each (the usual case): each workload's rows attend to its
+        # memory together, without copying the memory's keys and values once per row.
+        self.group = n if n > 0 and bool((counts == n).all()) and bool(
+            torch.equal(rows_of, torch.arange(len(counts), device=rows_of.device).repeat_interleave(n))
+        ) else 0  # fmt: skip
+        pick = (lambda t: t) if self.group else (lambda t: t[rows_of])
         self.cross = []
         for layer in self.layers:
             d = memory.shape[-1]
             w, bias = layer.multihead_attn.in_proj_weight, layer.multihead_attn.in_proj_bias
             k = nn.functional.linear(memory, w[d : 2 * d], bias[d : 2 * d])
             v = nn.functional.linear(memory, w[2 * d :], bias[2 * d :])
-            self.cross.append((_heads(k, self.heads)[rows_of], _heads(v, self.heads)[rows_of]))
-        self.attend = (~pad)[rows_of][:, None, None, :]  # True where a memory token takes part
+            self.cross.append((pick(_heads(k, self.heads)), pick(_heads(v, self.heads))))
+        self.attend = pick(~pad)[:, None, None, :]  # True where a memory token takes part
 
     def step(self, x: torch.Tensor) -> torch.Tensor:
         """The last layer's output [B, d] at the next position, given that position's input [B, d]."""
@@ -162,8 +170,16 @@ class _IncrementalDecoder:
             ca = layer.multihead_attn
             d = h.shape[-1]
             q = _heads(nn.functional.linear(h, ca.in_proj_weight[:d], ca.in_proj_bias[:d]), self.heads)
-            ck, cv = self.cross[i]
-            a = nn.functional.scaled_dot_product_attention(q, ck, cv, attn_mask=self.attend)
+            a = self._cross_attention(q, *self.cross[i])
             h = layer.norm2(h + ca.out_proj(_merge(a)))
             h = layer.norm3(h + layer.linear2(layer.activation(layer.linear1(h))))
         return h[:, 0, :]
+
+    def _cross_attention(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Queries [B, heads, 1, dh] of every row against their workload's memory."""
+        if not self.group:
+            return nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=self.attend)
+        b, h, _, dh = q.shape
+        grouped = q.view(b // self.group, self.group, h, dh).transpose(1, 2)  # [W, heads, n, dh]
+        a = nn.functional.scaled_dot_product_attention(grouped, k, v, attn_mask=self.attend)
+        return a.transpose(1, 2).reshape(b, h, dh).unsqueeze(2)
