@@ -252,6 +252,35 @@ def load_runs(
     return out
 
 
+def markdown(doc: dict[str, Any]) -> str:
+    """The results as the tables of docs/benchmarks.md."""
+    lines = [
+        "| endpoint | rate /s | "
+        + " | ".join(f"{c}: p50 / p99 / max ms, ok, rejected" for c in doc["configs"])
+        + " |"
+    ]
+    lines.append("| --- | --- |" + " --- |" * len(doc["configs"]))
+    for endpoint in doc["configs"][next(iter(doc["configs"]))]["endpoints"]:
+        rates = sorted({r["rate"] for c in doc["configs"].values() for r in c["endpoints"][endpoint]["runs"]})
+        for rate in rates:
+            cells = []
+            for c in doc["configs"].values():
+                run = next((r for r in c["endpoints"][endpoint]["runs"] if r["rate"] == rate), None)
+                if run is None:
+                    cells.append("")
+                    continue
+                extra = f", {run['errors']} errors" if run["errors"] else ""
+                cells.append(
+                    f"{run['p50_ms']} / {run['p99_ms']} / {run['max_ms']}, {run['ok']}, {run['rejected']}{extra}"
+                )
+            lines.append(f"| {endpoint} | {rate:g} | " + " | ".join(cells) + " |")
+    sat = ", ".join(
+        f"{name} {endpoint} {c['endpoints'][endpoint]['saturation_rate']}"
+        for name, c in doc["configs"].items() for endpoint in c["endpoints"]
+    )  # fmt: skip
+    return "\n".join(lines) + f"\n\nSaturation (highest rate answered in full, p99 < 1 s): {sat}\n"
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rates", default="50,100,200,300,400")
@@ -259,11 +288,15 @@ def main() -> int:
     p.add_argument("--endpoints", default=",".join(ENDPOINTS))
     p.add_argument("--configs", default="batched,unbatched,reference")
     p.add_argument("--out", type=Path, default=HERE / "results" / "serve.json")
+    p.add_argument("--markdown", type=Path, help="print the tables of a results file and exit")
     p.add_argument("--serve-reference", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.serve_reference:
         return serve_reference(args.port)
+    if args.markdown:
+        print(markdown(json.loads(args.markdown.read_text())))
+        return 0
     rates = [float(r) for r in args.rates.split(",")]
     endpoints = args.endpoints.split(",")
     doc: dict[str, Any] = {
