@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import Depends, FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 from ray import serve
@@ -91,7 +92,15 @@ def _make_api(settings: ServeSettings) -> FastAPI:
     dependencies = [Depends(HTTPBearer(auto_error=False))] if settings.token else []
     api = FastAPI(title="knobray", version="0.1.0", description=DESCRIPTION, dependencies=dependencies)
     api.add_middleware(Guard, token=settings.token, max_body_bytes=settings.max_body_bytes)
+    api.add_exception_handler(RequestValidationError, _validation_error)
     return api
+
+
+async def _validation_error(request: Any, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 without the offending inputs (an infinite number in one cannot be written as JSON)."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    detail = [{"type": e["type"], "loc": list(e["loc"]), "msg": e["msg"]} for e in errors]
+    return JSONResponse({"detail": detail}, status_code=422)
 
 
 def _ingress(settings: ServeSettings) -> Any:

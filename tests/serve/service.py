@@ -44,6 +44,14 @@ class Service(ServiceProcess):
             request.add_header("Authorization", f"Bearer {bearer}")
         try:
             with urllib.request.urlopen(request, timeout=timeout) as reply:
-                return reply.status, dict(reply.headers), json.loads(reply.read() or b"null")
+                return reply.status, dict(reply.headers), _decode(reply.read())
         except urllib.error.HTTPError as exc:
-            return exc.code, dict(exc.headers), json.loads(exc.read() or b"null")
+            return exc.code, dict(exc.headers), _decode(exc.read())
+
+
+def _decode(body: bytes) -> Any:
+    """JSON, or the text itself (Serve's proxy answers its own 503 in plain text)."""
+    try:
+        return json.loads(body or b"null")
+    except ValueError:
+        return body.decode(errors="replace")
