@@ -7,7 +7,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 STAMP := $(VENV)/.knobray-installed
 DEBIAN_PACKAGES := mariadb-server sysbench
 
-.PHONY: run test test-fast install system lint format bench retrain clean
+.PHONY: run test test-fast install system lint format bench retrain serve clean
 
 run: install
 	$(PY) -m raytune.search
@@ -62,6 +62,10 @@ format: install
 
 bench: install
 	$(PY) bench/trial_overhead.py
+
+# The learned tuners over HTTP on 127.0.0.1:8000 until Ctrl-C (docs/serving.md).
+serve: install
+	$(PY) -m serve
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -72,6 +72,7 @@ async def open_loop(
     payloads = [json.dumps(b).encode() for b in bodies(endpoint)]
     n = int(rate * duration)
     results: list[tuple[int, float]] = []
+    lags: list[float] = []  # how late each request left the client: the client's own share of the latency
     connector = aiohttp.TCPConnector(limit=0)
     headers = {"Content-Type": "application/json"}
     async with aiohttp.ClientSession(
@@ -79,6 +80,7 @@ async def open_loop(
     ) as session:
 
         async def one(i: int, scheduled: float) -> None:
+            lags.append(time.perf_counter() - scheduled)
             try:
                 async with session.post(
                     f"{url}/v1/{endpoint}", data=payloads[i % len(payloads)], headers=headers
@@ -99,7 +101,9 @@ async def open_loop(
             tasks.append(asyncio.create_task(one(i, scheduled)))
         await asyncio.gather(*tasks)
         wall = time.perf_counter() - loop_start
-    return summarise(results, rate, n, wall)
+    summary = summarise(results, rate, n, wall)
+    summary["send_lag_p99_ms"] = _ms(lags, 0.99)
+    return summary
 
 
 def _ms(values: list[float], q: float) -> float | None:
