@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from typing import Any
@@ -12,6 +14,25 @@ from typing import Any
 from raytune.errors import KnobrayError
 
 TOKEN_ENV = "KNOBRAY_SERVE_TOKEN"
+
+
+def check_reachable(url: str, timeout_s: float = 3.0) -> None:
+    """Fails fast, before anything is started, when nothing listens at ``url``.
+
+    Raises:
+        KnobrayError: A malformed URL, or no service listening there.
+    """
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise KnobrayError(f"--warm-start {url!r} is not an http(s) URL; pass e.g. http://127.0.0.1:8000")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=timeout_s):
+            return
+    except OSError as exc:
+        raise KnobrayError(
+            f"cannot reach the knobray service at {url} ({exc.strerror or exc}); start it with python -m serve"
+        ) from None
 
 
 def recommend_remote(

@@ -139,6 +139,10 @@ def _check_inputs(args: argparse.Namespace) -> tuple[Any, list[dict[str, Any]]]:
         raise KnobrayError("--warm-start-configs must be at least 1")
     if args.warm_start is not None and args.optimizer == "configs":
         raise KnobrayError("--warm-start feeds an optimizer; it cannot go with --optimizer configs")
+    if str(args.warm_start).startswith(("http://", "https://")):
+        from serve._client import check_reachable
+
+        check_reachable(args.warm_start)  # before Ray or a server starts
     if args.confirm is None:
         args.confirm = 0 if args.backend == "surrogate" else 3
     if args.confirm < 0 or args.confirm_rounds < 1:

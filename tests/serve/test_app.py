@@ -256,7 +256,7 @@ def test_a_burst_beyond_capacity_is_rejected_promptly_and_accepted_requests_stay
         return status, time.perf_counter() - t0, headers
 
     with ThreadPoolExecutor(200) as pool:
-        results = list(pool.map(one, range(400)))
+        results = list(pool.map(one, range(300)))
     accepted = [s for s, _, _ in results if s == 200]
     rejected = [(s, t, h) for s, t, h in results if s in (429, 503)]
     assert len(accepted) + len(rejected) == len(results), sorted({s for s, _, _ in results})
@@ -276,19 +276,19 @@ def test_a_search_warm_starts_from_the_service(
     monkeypatch.setenv("KNOBRAY_SERVE_TOKEN", TOKEN)
     before = _counts(service)["recommender"][0]
     results = tmp_path / "s"
-    proc = search("--warm-start", service.url, "--warm-start-configs", "2", "--trials", "4", "--optimizer", "random",
+    proc = search("--warm-start", service.url, "--warm-start-configs", "1", "--trials", "3", "--optimizer", "random",
                   "--confirm", "0", "--sf", "0.01", "--instances", "1", "--repeats", "1", "--results", str(results))  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert _counts(service)["recommender"][0] == before + 1  # the configs came from the service
     rows = sorted(search_rows(TrialStore(results).rows()), key=lambda r: r["started_at"])
-    assert [r["optimizer"] for r in rows[2:4]] == ["warm-start", "warm-start"]
-    assert all(r["config"] and r["status"] == "SUCCEEDED" for r in rows[2:4])
+    assert [r["baseline"] for r in rows[:2]] == ["default", "rules"]
+    assert rows[2]["optimizer"] == "warm-start" and rows[2]["config"] and rows[2]["status"] == "SUCCEEDED"
 
 
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(service: Service) -> None:
     command = [
         str(Path(sys.executable).parent / "schemathesis"), "run", f"{service.url}/openapi.json",
-        "-H", f"Authorization: Bearer {TOKEN}", "--max-examples", "25", "--request-timeout", "60",
+        "-H", f"Authorization: Bearer {TOKEN}", "--max-examples", "10", "--request-timeout", "60",
         "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
         "--phases", "examples,coverage,fuzzing", "--no-color",
     ]  # fmt: skip
