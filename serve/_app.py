@@ -138,21 +138,13 @@ def _ingress(settings: ServeSettings) -> Any:
                 self.inflight[endpoint] -= 1
             return _error(result.status, result.message) if isinstance(result, Failure) else result
 
-        def _model_id(self, kind: str, model_id: str | None) -> str:
-            model_id = model_id or DEFAULT_MODEL
-            if model_id not in self.settings.models[kind]:
-                raise _UnknownModel(
-                    f"no {kind.replace('_', ' ')} model {model_id!r}; GET /v1/models lists them"
-                )
-            return model_id
-
         @api.post("/v1/recommend", response_model=s.RecommendResponse, responses=ERRORS)
         async def recommend(self, body: s.RecommendRequest) -> Any:
             """Ranked configurations for a workload, with ready-to-apply statements and predicted gains."""
 
             async def work() -> Any:
-                model_id = self._model_id("recommender", body.model)
-                cost_id = self._model_id("cost_model", body.cost_model)
+                model_id = body.model or DEFAULT_MODEL  # an unknown id: 404 from its deployment
+                cost_id = body.cost_model or DEFAULT_MODEL
                 shape = slot_shape(body.slot)
                 call = RecommendCall(
                     await self.workloads.get(body.engine, body.workload, shape), current_step(body.engine, body.current),
@@ -168,14 +160,14 @@ def _ingress(settings: ServeSettings) -> Any:
                     recommendations=[_recommended(body.engine, r) for r in result.recommendations],
                 )  # fmt: skip
 
-            return await self._admit_known("recommend", work)
+            return await self._admit("recommend", work)
 
         @api.post("/v1/predict", response_model=s.PredictResponse, responses=ERRORS)
         async def predict(self, body: s.PredictRequest) -> Any:
             """The cost model's predicted total latency of the workload under each configuration."""
 
             async def work() -> Any:
-                model_id = self._model_id("cost_model", body.model)
+                model_id = body.model or DEFAULT_MODEL
                 shape = slot_shape(body.slot)
                 w = await self.workloads.get(body.engine, body.workload, shape)
                 configs = [check_config(body.engine, c, f"configs[{i}]") for i, c in enumerate(body.configs)]
@@ -189,14 +181,14 @@ def _ingress(settings: ServeSettings) -> Any:
                     predictions=[s.Prediction(total_latency_s=x, ratio_to_default=x / default) for x in rest],
                 )  # fmt: skip
 
-            return await self._admit_known("predict", work)
+            return await self._admit("predict", work)
 
         @api.post("/v1/select", response_model=s.SelectResponse, responses=ERRORS)
         async def select(self, body: s.SelectRequest) -> Any:
             """LakeHelm's MoE: engine, data-lake format and config for a workload of Spark plans."""
 
             async def work() -> Any:
-                model_id = self._model_id("moe", body.model)
+                model_id = body.model or DEFAULT_MODEL
                 handle = self.handles["moe"].call.options(multiplexed_model_id=model_id)
                 result = await handle.remote(list(body.plans))
                 if isinstance(result, Failure):
@@ -207,13 +199,7 @@ def _ingress(settings: ServeSettings) -> Any:
                     mode=c.mode, benchmark=result.benchmark, model=result.version,
                 )  # fmt: skip
 
-            return await self._admit_known("select", work)
-
-        async def _admit_known(self, endpoint: str, work: Callable[[], Awaitable[Any]]) -> Any:
-            try:
-                return await self._admit(endpoint, work)
-            except _UnknownModel as exc:
-                return _error(404, str(exc))
+            return await self._admit("select", work)
 
         async def _statuses(self) -> list[dict[str, Any]]:
             groups = await asyncio.wait_for(
@@ -245,10 +231,6 @@ def _ingress(settings: ServeSettings) -> Any:
             return s.Health(status="ready", problems=[])
 
     return Api
-
-
-class _UnknownModel(Exception):
-    """A request named a model id the service does not have (404)."""
 
 
 def _recommended(engine: str, r: Any) -> s.RecommendedConfig:

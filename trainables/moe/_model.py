@@ -176,6 +176,13 @@ class TwoGateMoE(nn.Module):
         """Engine and lake logits of workload embeddings [B, workload_dim]."""
         return self.engine_gate(wl), self.lake_gate(wl)
 
+    def experts(self, wl: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every engine expert's and every lake expert's output for workload embeddings: [B, E, e], [B, L, e]."""
+        return (
+            torch.stack([ex(wl) for ex in self.engine_experts], 1),
+            torch.stack([ex(wl) for ex in self.lake_experts], 1),
+        )
+
     def predict(
         self,
         wl: torch.Tensor,
@@ -189,8 +196,7 @@ class TwoGateMoE(nn.Module):
         With ``shape.prior_column`` set, the prediction is that column of ``conf_x`` (the config's log ratio
         on the training queries) plus the head's correction.
         """
-        eng_out = torch.stack([ex(wl) for ex in self.engine_experts], 1)  # [B, E, e]
-        lake_out = torch.stack([ex(wl) for ex in self.lake_experts], 1)
+        eng_out, lake_out = self.experts(wl)
         ar = torch.arange(wl.shape[0], device=wl.device)
         z = torch.cat([eng_out[ar, engine], lake_out[ar, lake], self.conf_encoder(conf_x), qemb], dim=1)
         out = self.head(z).squeeze(1)
@@ -208,8 +214,7 @@ class TwoGateMoE(nn.Module):
     ) -> torch.Tensor:
         """:meth:`predict` for every (query, config) pair of one workload, [Q, C]: the workload embedding
         [1, workload_dim] goes through each expert once, each config [C, F] through the config encoder once."""
-        eng_out = torch.stack([ex(wl) for ex in self.engine_experts], 1)[0]  # [E, e]
-        lake_out = torch.stack([ex(wl) for ex in self.lake_experts], 1)[0]
+        eng_out, lake_out = (out[0] for out in self.experts(wl))  # [E, e], [L, e]
         per_conf = torch.cat([eng_out[engine], lake_out[lake], self.conf_encoder(conf_x)], dim=1)  # [C, .]
         q, c = qemb.shape[0], conf_x.shape[0]
         z = torch.cat([per_conf.expand(q, -1, -1), qemb[:, None, :].expand(-1, c, -1)], dim=2)
