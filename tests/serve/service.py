@@ -11,7 +11,27 @@ from typing import Any
 
 from serve._process import REPO, ServiceProcess
 
-__all__ = ["REPO", "Service"]
+__all__ = ["REPO", "SPARK_PLANS", "Service"]
+
+# Two TPC-DS-like queries as Spark EXPLAIN EXTENDED prints them (the layout LakeHelm's plans come in).
+SPARK_PLANS = [
+    """== Optimized Logical Plan ==
+Project [ws_order_number#5968L, ws_sales_price#5972, rank#5951]
++- Window [rank(ws_sales_price#5972) windowspecdefinition(ws_ship_mode_sk#5965, ws_sales_price#5972 DESC NULLS LAST)], [ws_ship_mode_sk#5965]
+   +- Project [ws_order_number#5968L, ws_sales_price#5972, ws_ship_mode_sk#5965]
+      +- Filter (isnotnull(ws_sales_price#5972) AND (ws_sales_price#5972 > 150.00))
+         +- RelationV2[ws_ship_mode_sk#5965, ws_order_number#5968L, ws_sales_price#5972] spark_catalog.tpcds.web_sales
+""",
+    """== Optimized Logical Plan ==
+Aggregate [ss_store_sk#1], [ss_store_sk#1, sum(ss_net_paid#2) AS total#3]
++- Project [ss_store_sk#1, ss_net_paid#2]
+   +- Join Inner, (ss_sold_date_sk#4 = d_date_sk#5)
+      :- Filter isnotnull(ss_sold_date_sk#4)
+      :  +- RelationV2[ss_store_sk#1, ss_net_paid#2, ss_sold_date_sk#4] spark_catalog.tpcds.store_sales
+      +- Filter ((isnotnull(d_year#6) AND (d_year#6 = 2001)) AND isnotnull(d_date_sk#5))
+         +- RelationV2[d_date_sk#5, d_year#6] spark_catalog.tpcds.date_dim
+""",
+]
 
 
 class Service(ServiceProcess):

@@ -3,7 +3,6 @@ in-process models, batching, the token, the limits, overload, and schemathesis o
 
 from __future__ import annotations
 
-import glob
 import subprocess
 import sys
 import time
@@ -13,13 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.serve.service import REPO, Service
+from tests.serve.service import SPARK_PLANS, Service
 
 pytestmark = pytest.mark.slow
 
 TOKEN = "test-token-6f1c"
-E2ETUNE = REPO.parent / "shared" / "data" / "e2etune" / "olap_workloads"
-PLANS = REPO.parent / "shared" / "data" / "lakehelm" / "plans"
 TPCH_QUERIES = [
     "SELECT l_returnflag, sum(l_quantity) FROM lineitem WHERE l_shipdate <= date '1998-09-01' GROUP BY l_returnflag",
     "SELECT o_orderpriority, count(*) FROM orders WHERE o_orderdate >= date '1993-07-01' GROUP BY 1 ORDER BY 1",
@@ -114,7 +111,7 @@ def test_predict_equals_the_in_process_model(service: Service) -> None:
 def test_select_equals_the_trained_selector(service: Service) -> None:
     from trainables.moe import MoESelector
 
-    plans = [Path(p).read_text() for p in sorted(glob.glob(str(PLANS / "tpcds_*")))[:4]]
+    plans = SPARK_PLANS
     status, _, body = service.request("POST", "/v1/select", {"plans": plans})
     assert status == 200, body
     want = MoESelector.load().select(plans)

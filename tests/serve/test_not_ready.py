@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.serve.service import Service
+from tests.serve.service import SPARK_PLANS, Service
 
 pytestmark = pytest.mark.slow
 
@@ -37,5 +36,4 @@ def test_calls_to_the_missing_model_get_503_and_the_others_still_answer(service:
         "POST", "/v1/predict", {"engine": "postgres", "workload": "SELECT 1", "configs": [{}]}
     )
     assert status == 503 and "failed to load" in body["detail"] and headers.get("retry-after") == "1"
-    plans = [next(Path(__file__).resolve().parents[3].glob("shared/data/lakehelm/plans/tpcds_*")).read_text()]
-    assert service.request("POST", "/v1/select", {"plans": plans})[0] == 200
+    assert service.request("POST", "/v1/select", {"plans": SPARK_PLANS})[0] == 200
