@@ -1,9 +1,10 @@
-"""Database engines: server lifecycle and applying configurations (PostgreSQL, MariaDB)."""
+"""Database engines: lifecycle and applying configurations (PostgreSQL and MariaDB servers, embedded Berkeley DB)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from raytune.engines._berkeleydb import BerkeleyDBInstance
 from raytune.engines._dialect import SqlDialect
 from raytune.engines._instance import ApplyOutcome, ApplyResult, EngineInstance, InstanceState
 from raytune.engines._mariadb import MariaDBInstance
@@ -11,7 +12,11 @@ from raytune.engines._postgres import PostgresInstance, embedded_bin_dir
 from raytune.engines._sysuser import ServiceUser, service_user
 from raytune.errors import EngineError
 
-ENGINES: dict[str, type[EngineInstance]] = {"postgres": PostgresInstance, "mariadb": MariaDBInstance}
+ENGINES: dict[str, type[EngineInstance]] = {
+    "postgres": PostgresInstance,
+    "mariadb": MariaDBInstance,
+    "berkeleydb": BerkeleyDBInstance,
+}
 
 
 def engine_class(name: str) -> type[EngineInstance]:
@@ -43,6 +48,7 @@ __all__ = [
     "SqlDialect",
     "ENGINES",
     "ApplyResult",
+    "BerkeleyDBInstance",
     "EngineInstance",
     "InstanceState",
     "MariaDBInstance",

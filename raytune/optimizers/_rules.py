@@ -1,4 +1,5 @@
-"""Rule-based configurations from the hardware: PGTune's rules for PostgreSQL, analogous memory rules for MariaDB.
+"""Rule-based configurations from the hardware: PGTune's rules for PostgreSQL, analogous memory rules for MariaDB,
+the Reference Guide's advice for Berkeley DB.
 
 PGTune (see ``shared/design/research.md``): shared_buffers = RAM/4; effective_cache_size = 3/4 RAM;
 maintenance_work_mem = RAM/16 (data warehouse RAM/8, capped at 8GB); wal_buffers = 3% of shared_buffers
@@ -11,6 +12,7 @@ max_worker_processes) * 3), halved for dw / mixed, at least 4MB.
 from __future__ import annotations
 
 import math
+import os
 
 from raytune.hardware import Hardware
 
@@ -83,7 +85,22 @@ def mariadb_rule_config(hw: Hardware, workload_type: str = "dw") -> dict[str, st
     }
 
 
-RULES = {"postgres": pgtune_config, "mariadb": mariadb_rule_config}  # each engine's rule-based baseline
+def berkeleydb_rule_config(hw: Hardware, workload_type: str = "oltp") -> dict[str, str]:
+    """The advice of the Berkeley DB Reference Guide: pages of the file system's block size, ``DB_RMW`` on
+    read-modify-write to avoid lock-upgrade deadlocks, and the detector aborting the transaction with the fewest
+    write locks (the least work lost)."""
+    if workload_type not in WORKLOAD_TYPES:
+        raise ValueError(f"workload type must be one of {WORKLOAD_TYPES}, got {workload_type!r}")
+    from raytune.home import knobray_home
+
+    where = next(p for p in (knobray_home(), *knobray_home().parents) if p.exists())  # instances' file system
+    block = os.statvfs(where).f_bsize
+    page = min(65536, max(512, 1 << (max(block, 512).bit_length() - 1)))
+    return {"page_size": str(page), "min_keys": "2", "db_rmw": "on", "deadlock_policy": "minwrite"}
+
+
+# each engine's rule-based baseline
+RULES = {"postgres": pgtune_config, "mariadb": mariadb_rule_config, "berkeleydb": berkeleydb_rule_config}
 
 
 def rule_config(engine: str, hw: Hardware, workload_kind: str) -> dict[str, str]:

@@ -194,7 +194,9 @@ def _check_inputs(args: argparse.Namespace) -> tuple[Any, list[dict[str, Any]]]:
     spec = SearchSpec(
         results_dir=results,
         engine=args.engine,
-        workload=WorkloadSpec(args.workload, args.sf, _abs(args.queries), _abs(args.schema), _abs(args.data)),
+        workload=WorkloadSpec(
+            args.workload, args.sf, _abs(args.queries), _abs(args.schema), _abs(args.data), _mix(args.mix)
+        ),
         workload_kind=workload.kind.value,
         knobs_file=args.knobs,
         optimizer=args.optimizer,
@@ -289,6 +291,11 @@ def _warm_start(args: argparse.Namespace, spec: Any, shape: Any) -> list[dict[st
 
 def _abs(path: Path | None) -> str | None:
     return str(path.resolve()) if path else None
+
+
+def _mix(mix: str | None) -> str | None:
+    """A mix file as an absolute path (instances may run elsewhere); ``random:SEED`` as it is."""
+    return mix if mix is None or mix.startswith("random:") else _abs(Path(mix))
 
 
 class _Progress:

@@ -24,9 +24,11 @@ def configure_logging(verbose: bool) -> None:
 
 def add_workload_arguments(p: argparse.ArgumentParser, *, sf: float) -> None:
     """Engine, workload and server options."""
-    p.add_argument("--engine", default="postgres", help="postgres (default) or mariadb")
+    p.add_argument("--engine", default="postgres", help="postgres (default), mariadb or berkeleydb")
     p.add_argument(
-        "--workload", default="tpch", help="tpch (default), tpcds, pgbench, sysbench-rw, sysbench-ro, custom"
+        "--workload",
+        default=None,
+        help="tpch (default), tpcds, pgbench, sysbench-rw, sysbench-ro, custom; dbperf (default on berkeleydb)",
     )
     p.add_argument("--sf", type=float, default=sf, help=f"scale factor (default {sf:g})")
     p.add_argument(
@@ -34,6 +36,9 @@ def add_workload_arguments(p: argparse.ArgumentParser, *, sf: float) -> None:
     )
     p.add_argument("--schema", type=Path, help="custom workload: schema SQL file")
     p.add_argument("--data", type=Path, help="custom workload: folder of <table>.csv files with a header")
+    p.add_argument(
+        "--mix", help="dbperf: the transaction mix, a JSON file of its 8 characteristics or random:SEED"
+    )
     p.add_argument(
         "--bin-dir", type=Path, help="server bin directory (default: embedded PostgreSQL / Debian MariaDB)"
     )
@@ -90,6 +95,8 @@ def workload_from_args(args: argparse.Namespace) -> Workload:
 
     if args.engine not in ENGINES:
         raise KnobrayError(f"unknown engine {args.engine!r}; use one of: {', '.join(ENGINES)}")
+    if args.workload is None:
+        args.workload = "dbperf" if args.engine == "berkeleydb" else "tpch"
     workload = make_workload(
         args.workload,
         sf=args.sf,
@@ -97,6 +104,7 @@ def workload_from_args(args: argparse.Namespace) -> Workload:
         queries_file=args.queries,
         schema_file=args.schema,
         data_dir=args.data,
+        mix=args.mix,
     )
     workload.check(args.engine)
     return workload

@@ -19,6 +19,7 @@ from raytune.lifetime import sweep_orphans
 from raytune.measurement import (
     ClientFailedError,
     ClientTimeoutError,
+    OltpResult,
     QueryFailedError,
     collect_plans,
     delta,
@@ -28,7 +29,7 @@ from raytune.measurement import (
 )
 from raytune.records import Objective, TrialRecord, TrialStatus
 from raytune.trial._golden import GoldenStore
-from raytune.workloads import OlapWorkload, OltpWorkload, Workload
+from raytune.workloads import EmbeddedWorkload, OlapWorkload, OltpWorkload, Workload
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +148,8 @@ class TrialRunner:
         if self._golden_data is None:
             self._golden_data = self.golden.ensure(self.engine, self.workload, self.bin_dir)
         self.instance.clone_from(self._golden_data)
+        if isinstance(self.workload, EmbeddedWorkload):
+            self.workload.configure(self.instance)
         self.instance.start()
         if self._catalog is None:
             self._catalog = self.instance.catalog()
@@ -263,34 +266,45 @@ class TrialRunner:
                 clients=s.clients,
                 on_sample=(lambda x: on_progress(f"{x.tps:.0f} tps")) if on_progress else None,
             )
-            record.objective = oltp.p95_ms if self.objective.name == "p95_latency_ms" else oltp.throughput_tps
-            steady = oltp.steady
-            record.oltp = {
-                "throughput_tps": oltp.throughput_tps,
-                "p95_ms": oltp.p95_ms,
-                "p99_ms": oltp.p99_ms,
-                "samples_tps": list(oltp.samples_tps),
-                "duration_s": oltp.duration_s,
-                "warmup_s": oltp.warmup_s,
-                "clients": oltp.clients,
-                "steady": {
-                    "stable": steady.stable,
-                    "first_stable_index": steady.first_stable_index,
-                    "window_mean": steady.window_mean,
-                    "window_sd": steady.window_sd,
-                    "window": steady.window,
-                },
-            }
-            record.summary = {
-                "throughput_tps": oltp.throughput_tps,
-                "p95_ms": oltp.p95_ms,
-                "p99_ms": oltp.p99_ms,
-                "steady": steady.stable,
-            }
+            self._record_oltp(record, oltp)
+        elif isinstance(self.workload, EmbeddedWorkload):
+            run = self.workload.run(
+                self.instance,
+                duration_s=s.duration_s,
+                on_sample=(lambda tps: on_progress(f"{tps:.0f} tps")) if on_progress else None,
+            )
+            self._record_oltp(record, run.oltp)
+            record.summary["per_txn"] = run.per_txn
         record.timings["run_s"] = time.perf_counter() - t0
         record.metrics = delta(before, snapshot(self.instance, db))
         if s.plans and isinstance(self.workload, OlapWorkload):
             record.plans = collect_plans(self.instance, db, self.workload.queries_for(self.instance.dialect))
+
+    def _record_oltp(self, record: TrialRecord, oltp: OltpResult) -> None:
+        record.objective = oltp.p95_ms if self.objective.name == "p95_latency_ms" else oltp.throughput_tps
+        steady = oltp.steady
+        record.oltp = {
+            "throughput_tps": oltp.throughput_tps,
+            "p95_ms": oltp.p95_ms,
+            "p99_ms": oltp.p99_ms,
+            "samples_tps": list(oltp.samples_tps),
+            "duration_s": oltp.duration_s,
+            "warmup_s": oltp.warmup_s,
+            "clients": oltp.clients,
+            "steady": {
+                "stable": steady.stable,
+                "first_stable_index": steady.first_stable_index,
+                "window_mean": steady.window_mean,
+                "window_sd": steady.window_sd,
+                "window": steady.window,
+            },
+        }
+        record.summary = {
+            "throughput_tps": oltp.throughput_tps,
+            "p95_ms": oltp.p95_ms,
+            "p99_ms": oltp.p99_ms,
+            "steady": steady.stable,
+        }
 
     def _repair(self) -> None:
         """Brings the instance back after a failed run; falls back to a fresh clone of the golden data."""

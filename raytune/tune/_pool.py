@@ -44,6 +44,7 @@ class WorkloadSpec:
     queries_file: str | None = None
     schema_file: str | None = None
     data_dir: str | None = None
+    mix: str | None = None  # dbperf: a mix file or random:SEED
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ class InstanceActor:
             queries_file=Path(queries_file) if queries_file else None,
             schema_file=Path(w.schema_file) if w.schema_file else None,
             data_dir=Path(w.data_dir) if w.data_dir else None,
+            mix=w.mix,
         )
         workload = self._make_workload(w.queries_file)
         self.workloads = {w.queries_file: workload}  # queries file -> workload: one data set, many query sets

@@ -33,8 +33,18 @@ class Workload(abc.ABC):
     def load(self, instance: EngineInstance) -> None:
         """Creates and fills the workload's database in a running ``instance``."""
 
-    def check(self, engine: str) -> None:  # noqa: B027 - optional hook
-        """Raises ``WorkloadError`` if this workload cannot run on ``engine`` (called before any server starts)."""
+    def check(self, engine: str) -> None:
+        """Raises ``WorkloadError`` if this workload cannot run on ``engine`` (called before any server starts).
+
+        The workloads here speak SQL: an engine without it (Berkeley DB) runs ``dbperf`` instead.
+        """
+        from raytune.engines import engine_class
+        from raytune.errors import WorkloadError
+
+        if not engine_class(engine).sql.sqlglot:
+            raise WorkloadError(
+                f"workload {self.name} runs SQL, which {engine} does not have; use --workload dbperf"
+            )
 
     def describe(self) -> dict[str, object]:
         return {"name": self.name, "kind": self.kind.value, "data": self.data_key()}

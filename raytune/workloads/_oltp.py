@@ -71,6 +71,7 @@ class PgbenchWorkload(OltpWorkload):
         return f"pgbench-s{self.scale}"
 
     def check(self, engine: str) -> None:
+        super().check(engine)
         if engine != "postgres":
             raise WorkloadError(f"pgbench runs on postgres only, not {engine}; use --workload sysbench-rw")
 

@@ -1,0 +1,322 @@
+"""Running a db_perf mix: transaction threads, a sampler, and the steady-state stop (thesis section 6.3-6.4).
+
+Transactions (thesis 7.1.4): non-cursor read, cursor read, non-cursor update, cursor update, in the proportions
+``pct_cursors`` x ``pct_updates``; items per transaction ~ N(mean, 0.2 mean). Update transactions write each item
+they read with probability ``pct_writes_upd`` (same size, so the layout stays), reading with ``DB_RMW`` when the
+instance's ``db_rmw`` knob is on. A transaction chosen as a deadlock victim is aborted and retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from raytune.measurement import OltpResult, detect_steady_state
+from raytune.measurement._oltp import ClientFailedError
+from raytune.measurement._stats import percentile
+from raytune.workloads._dbperf import (
+    B_SLOTS,
+    C_SLOTS,
+    LARGE_EVERY,
+    LOCALITY_SHARE,
+    DbPerfResult,
+    DbPerfWorkload,
+    TxnCounters,
+    leaves_spanned,
+    locality_slots,
+)
+
+if TYPE_CHECKING:
+    from raytune.engines import EngineInstance
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_S = 2.0
+WINDOW = 5
+# The monitored variables of the thesis: throughput, misses/txn, faults/txn, dirty evictions/txn.
+MONITORED = ("tps", "misses", "faults", "dirty_evicts")
+MAX_RETRIES = 100
+
+
+class _Mix:
+    """What a thread needs to draw keys and transactions (precomputed once)."""
+
+    def __init__(self, workload: DbPerfWorkload, rmw: bool) -> None:
+        m = workload.mix
+        self.a_slots = workload.space.a_slots
+        self.local = locality_slots(m)
+        self.large_c = [c for c in range(C_SLOTS) if c % LARGE_EVERY == LARGE_EVERY - 1]
+        self.small_c = [c for c in range(C_SLOTS) if c % LARGE_EVERY != LARGE_EVERY - 1]
+        self.p_cursor, self.p_update = m.pct_cursors / 100, m.pct_updates / 100
+        self.p_write, self.p_large = m.pct_writes_upd / 100, m.size_loc / 100
+        self.items_curs, self.items_non_curs = m.items_curs, m.items_non_curs
+        self.rmw = rmw
+
+    def key(self, r: random.Random) -> tuple[bytes, bool]:
+        b = r.randrange(self.local) if r.random() < LOCALITY_SHARE else r.randrange(self.local, B_SLOTS)
+        large = r.random() < self.p_large
+        c = r.choice(self.large_c if large else self.small_c)
+        return b"%02d%02d%02d" % (r.randrange(self.a_slots), b, c), large
+
+    def items(self, r: random.Random, mean: float) -> int:
+        return max(1, round(r.gauss(mean, 0.2 * mean)))
+
+
+class _Driver:
+    """The transaction threads of one run."""
+
+    def __init__(self, workload: DbPerfWorkload, handle: Any, layout: dict[str, float]) -> None:
+        from berkeleydb import db
+
+        self.db_module = db
+        self.env, self.db = handle.env, handle.db
+        self.mix = _Mix(workload, handle.rmw)
+        self.items_per_leaf = layout["items_per_leaf"]
+        self.overflow_large, self.overflow_small = layout["overflow_large"], layout["overflow_small"]
+        self.stop = threading.Event()
+        self.counters = [TxnCounters() for _ in range(workload.mix.concurrency)]
+        self.errors: list[BaseException] = []
+        self.threads = [
+            threading.Thread(target=self._loop, args=(i, workload.seed), daemon=True, name=f"dbperf-{i}")
+            for i in range(workload.mix.concurrency)
+        ]
+
+    def start(self) -> None:
+        for t in self.threads:
+            t.start()
+
+    def finish(self) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=30)
+
+    def _loop(self, index: int, seed: int) -> None:
+        r, c, m = random.Random(seed * 100_003 + index), self.counters[index], self.mix
+        try:
+            while not self.stop.is_set():
+                cursor, update = r.random() < m.p_cursor, r.random() < m.p_update
+                n = m.items(r, m.items_curs if cursor else m.items_non_curs)
+                t0 = time.perf_counter()
+                for _ in range(MAX_RETRIES):
+                    seed_state = r.getstate()
+                    txn = self.env.txn_begin()
+                    try:
+                        done = (
+                            self._cursor_txn(txn, r, n, update)
+                            if cursor
+                            else self._get_txn(txn, r, n, update)
+                        )
+                        txn.commit()
+                    except self.db_module.DBLockDeadlockError:
+                        txn.abort()
+                        c.retries += 1
+                        r.setstate(seed_state)  # the retry repeats the same transaction
+                        continue
+                    break
+                else:
+                    raise ClientFailedError(
+                        f"a transaction was a deadlock victim {MAX_RETRIES} times in a row"
+                    )
+                read, written, overflow, leaves = done
+                c.commits += 1
+                c.read += read
+                c.written += written
+                c.overflow += overflow
+                c.leaves += leaves
+                c.latency_ms.append(1000 * (time.perf_counter() - t0))
+        except BaseException as exc:  # noqa: BLE001 - handed to the sampler, which stops the run with it
+            self.errors.append(exc)
+            self.stop.set()
+
+    def _overflows(self, large: bool) -> bool:
+        return self.overflow_small or (large and self.overflow_large)
+
+    def _get_txn(self, txn: Any, r: random.Random, n: int, update: bool) -> tuple[int, int, int, float]:
+        flags = self.db_module.DB_RMW if update and self.mix.rmw else 0
+        written = overflow = 0
+        for _ in range(n):
+            key, large = self.mix.key(r)
+            value = self.db.get(key, txn=txn, flags=flags)
+            overflow += self._overflows(large)
+            if update and r.random() < self.mix.p_write:
+                self.db.put(key, b"w" * len(value), txn=txn)
+                written += 1
+        return n, written, overflow, float(n)
+
+    def _cursor_txn(self, txn: Any, r: random.Random, n: int, update: bool) -> tuple[int, int, int, float]:
+        db = self.db_module
+        flags = db.DB_RMW if update and self.mix.rmw else 0
+        written = overflow = 0
+        start, _ = self.mix.key(r)
+        cursor = self.db.cursor(txn=txn)
+        try:
+            row = cursor.set_range(start, flags=flags)
+            for _ in range(n):
+                if row is None:
+                    row = cursor.first(flags=flags)
+                key, value = row
+                overflow += self._overflows(int(key[4:6]) % LARGE_EVERY == LARGE_EVERY - 1)
+                if update and r.random() < self.mix.p_write:
+                    cursor.put(key, b"w" * len(value), db.DB_CURRENT)
+                    written += 1
+                row = cursor.next(flags=flags)
+        finally:
+            cursor.close()
+        return n, written, overflow, leaves_spanned(n, self.items_per_leaf)
+
+    def totals(self) -> dict[str, float]:
+        return {
+            "commits": sum(c.commits for c in self.counters),
+            "retries": sum(c.retries for c in self.counters),
+            "items_read": sum(c.read for c in self.counters),
+            "items_written": sum(c.written for c in self.counters),
+            "overflow_items": sum(c.overflow for c in self.counters),
+            "leaves": sum(c.leaves for c in self.counters),
+        }
+
+    def latencies_since(self, marks: list[int]) -> list[float]:
+        return [x for c, k in zip(self.counters, marks, strict=True) for x in c.latency_ms[k:]]
+
+
+def layout_facts(handle: Any, items: int, large_items: int) -> dict[str, float]:
+    """From the database's statistics: items per leaf page and whether large / small items overflow (each
+    overflowing item takes at least one overflow page)."""
+    stat = handle.db.stat()
+    over = int(stat["over_pg"])
+    return {
+        "page_size": float(stat["pagesize"]),
+        "min_keys": float(stat["minkey"]),
+        "leaf_pages": float(stat["leaf_pg"]),
+        "overflow_pages": float(over),
+        "levels": float(stat["levels"]),
+        "items_per_leaf": items / max(1, int(stat["leaf_pg"])),
+        "overflow_large": float(over >= large_items > 0),
+        "overflow_small": float(over >= items),
+    }
+
+
+def _warm_up(handle: Any) -> None:
+    """One read pass over the database, so that the run starts with a full cache."""
+    cursor = handle.db.cursor()
+    try:
+        row = cursor.first()
+        while row is not None:
+            row = cursor.next()
+    finally:
+        cursor.close()
+
+
+def _sample(
+    driver: _Driver, env_counters: Callable[[], dict[str, object]], prev: dict[str, float], dt: float
+) -> tuple[dict[str, float], dict[str, float]]:
+    """One sample: per-second throughput and per-transaction counters since ``prev``."""
+    now = {**{k: float(v) for k, v in env_counters().items()}, **driver.totals()}  # type: ignore[arg-type]
+    d = {k: now[k] - prev.get(k, 0.0) for k in now}
+    commits = max(d["commits"], 1.0)
+    sample = {
+        "tps": d["commits"] / dt,
+        "misses": d["mpool.cache_miss"] / commits,
+        "faults": d["rusage.majflt"] / commits,
+        "dirty_evicts": d["mpool.rw_evict"] / commits,
+        "commits": d["commits"],
+    }
+    return sample, now
+
+
+def run_mix(
+    workload: DbPerfWorkload,
+    instance: EngineInstance,
+    *,
+    duration_s: float,
+    on_sample: Callable[[float], None] | None = None,
+) -> DbPerfResult:
+    """Runs ``workload`` until steady state (or ``duration_s``) and reports the last window.
+
+    Raises:
+        ClientFailedError: A transaction thread failed (its error in the message).
+    """
+    from raytune.engines._berkeleydb import counters
+
+    with instance.connect() as handle:
+        layout = layout_facts(handle, workload.space.items, workload.space.large_items)
+        _warm_up(handle)
+        driver = _Driver(workload, handle, layout)
+        samples: list[dict[str, float]] = []
+        prev = {**{k: float(v) for k, v in counters(handle.env).items()}, **driver.totals()}  # type: ignore[arg-type]
+        snapshots = [prev]  # counters before each sample, and after the last
+        marks = [[0] * len(driver.counters)]  # latencies recorded before each sample, and after the last
+        t_start = last = time.perf_counter()
+        driver.start()
+        try:
+            while True:
+                time.sleep(max(0.0, last + SAMPLE_S - time.perf_counter()))
+                if driver.errors:
+                    raise ClientFailedError(f"dbperf transaction failed: {driver.errors[0]}")
+                now_t = time.perf_counter()
+                marks.append([len(c.latency_ms) for c in driver.counters])
+                sample, prev = _sample(driver, lambda: counters(handle.env), prev, now_t - last)
+                last = now_t
+                samples.append(sample)
+                snapshots.append(prev)
+                if on_sample:
+                    on_sample(sample["tps"])
+                if _all_stable(samples) or now_t - t_start >= duration_s:
+                    break
+        finally:
+            driver.finish()
+    return _result(workload, samples, snapshots, marks, driver, layout, time.perf_counter() - t_start)
+
+
+def _all_stable(samples: list[dict[str, float]]) -> bool:
+    if len(samples) < WINDOW:
+        return False
+    return all(detect_steady_state([s[v] for s in samples], WINDOW).stable for v in MONITORED)
+
+
+def _result(
+    workload: DbPerfWorkload,
+    samples: list[dict[str, float]],
+    snapshots: list[dict[str, float]],
+    marks: list[list[int]],
+    driver: _Driver,
+    layout: dict[str, float],
+    elapsed: float,
+) -> DbPerfResult:
+    window = min(WINDOW, len(samples))
+    first = len(samples) - window
+    d = {k: snapshots[-1][k] - snapshots[first][k] for k in snapshots[-1]}
+    commits = max(d["commits"], 1.0)
+    tps = [s["tps"] for s in samples]
+    steady = detect_steady_state(tps, WINDOW)
+    latencies = driver.latencies_since(marks[first])
+    per_txn = {
+        "leaves": d["leaves"] / commits,
+        "overflows": d["overflow_items"] / commits,
+        "items_read": d["items_read"] / commits,
+        "items_written": d["items_written"] / commits,
+        "page_gets": (d["mpool.cache_hit"] + d["mpool.cache_miss"]) / commits,
+        "misses": d["mpool.cache_miss"] / commits,
+        "dirty_evicts": d["mpool.rw_evict"] / commits,
+        "faults": d["rusage.majflt"] / commits,
+        "block_reads": d["rusage.inblock"] / commits,
+        "waits": d["lock.lock_wait"] / commits,
+        "deadlocks": d["lock.ndeadlocks"] / commits,
+        "retries": d["retries"] / commits,
+        "lock_requests": d["lock.nrequests"] / commits,
+    }
+    oltp = OltpResult(
+        throughput_tps=statistics.fmean(tps[first:]),
+        p95_ms=percentile(latencies, 95) if latencies else None,
+        p99_ms=percentile(latencies, 99) if latencies else None,
+        samples_tps=tuple(tps),
+        steady=steady,
+        duration_s=round(elapsed),
+        warmup_s=0,
+        clients=workload.mix.concurrency,
+    )
+    return DbPerfResult(oltp, {**per_txn, **{f"layout.{k}": v for k, v in layout.items()}})
