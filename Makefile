@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 STAMP := $(VENV)/.knobray-installed
-DEBIAN_PACKAGES := mariadb-server sysbench
+DEBIAN_PACKAGES := mariadb-server sysbench libdb5.3-dev
 
 .PHONY: run test test-fast install system lint format bench retrain serve clean
 
@@ -21,11 +21,12 @@ test-fast: install
 
 install: system $(STAMP)
 
-# Debian packages the servers and workloads need; installed only when missing.
+# Debian packages the servers, workloads and the Berkeley DB bindings' build need; installed only when missing.
 system:
 	@missing=""; \
 	command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || missing="$$missing mariadb-server"; \
 	command -v sysbench >/dev/null 2>&1 || missing="$$missing sysbench"; \
+	[ -f /usr/include/db.h ] || missing="$$missing libdb5.3-dev"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" != 0 ] && ! command -v sudo >/dev/null 2>&1; then \
 	    echo "knobray: missing Debian packages:$$missing; run as root or: sudo apt-get install -y$$missing" >&2; exit 1; \
