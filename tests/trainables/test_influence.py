@@ -1,0 +1,182 @@
+"""The influence-diagram tuner's pure logic on planted data: MDL cuts where the value changes, the unseen-
+parameter estimator within the monotone bounds, the LIMID policy equal to the brute-force optimum, the fading
+update, persistence, and the thesis's Berkeley DB structure."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from raytune.errors import KnobrayError
+from trainables.influence import (
+    DECISIONS,
+    Examples,
+    InfluenceModel,
+    Node,
+    NodeKind,
+    Structure,
+    UnseenEstimator,
+    assign_probs,
+    berkeleydb_structure,
+    equal_height,
+    learn,
+    mdl_discretize,
+)
+
+
+def _planted_step(n: int = 1500, seed: int = 0) -> tuple[Examples, Structure]:
+    """A value that steps at x = 40 and 70, and a root z it does not depend on."""
+    rng = np.random.default_rng(seed)
+    x, z = rng.uniform(0, 100, n).round(1), rng.uniform(0, 100, n).round(1)
+    v = np.select([x < 40, x < 70], [1.0, 5.0], 9.0) + rng.normal(0, 0.3, n)
+    structure = Structure(
+        (Node("x", NodeKind.ROOT), Node("z", NodeKind.ROOT), Node("v", NodeKind.VALUE, ("x", "z"))), ()
+    )
+    return Examples({"x": x, "z": z, "v": v}, np.exp(3 - 0.1 * v)), structure
+
+
+def test_mdl_cuts_where_the_value_changes_and_nowhere_else() -> None:
+    examples, structure = _planted_step()
+    disc = mdl_discretize(examples, structure)
+    cuts = disc.cutoffs["x"]
+    assert any(abs(c - 40) < 2 for c in cuts) and any(abs(c - 70) < 2 for c in cuts), cuts
+    assert len(cuts) <= 3, cuts
+    assert disc.cutoffs["z"] == ()  # an irrelevant characteristic stays one bin
+
+
+def test_equal_height_bins() -> None:
+    values = np.arange(1000, dtype=float)
+    cuts = equal_height(values, 5)
+    counts = np.bincount(np.searchsorted(cuts, values, side="right"))
+    assert len(cuts) == 4 and counts.min() >= 180 and counts.max() <= 220
+    heavy = np.concatenate([np.full(500, 7.0), np.arange(500, dtype=float) + 10])
+    heavy_cuts = equal_height(heavy, 5)
+    assert heavy_cuts[0] == 8.5 and len(heavy_cuts) == 4  # 7 (half the data) gets its own bin, the rest 4
+
+
+def _grid(skip: set[tuple[int, int]]) -> tuple[list[tuple[int, int]], list[float]]:
+    seen = [(i, j) for i, j in itertools.product(range(5), range(5)) if (i, j) not in skip]
+    return seen, [2.0 * i + j for i, j in seen]
+
+
+def test_unseen_estimate_stays_within_the_monotone_bounds() -> None:
+    seen, expected = _grid({(2, 2), (2, 3), (3, 2)})
+    est = UnseenEstimator(seen, expected, knob=[False, False])
+    assert est.direction == {0: 1, 1: 1}
+    for target in [(2, 2), (2, 3), (3, 2)]:
+        value = est.estimate(target).value
+        low = max(
+            2.0 * i + j
+            for i, j in seen
+            if (i == target[0] and j < target[1]) or (j == target[1] and i < target[0])
+        )
+        high = min(
+            2.0 * i + j
+            for i, j in seen
+            if (i == target[0] and j > target[1]) or (j == target[1] and i > target[0])
+        )
+        assert low <= value <= high and abs(value - (2.0 * target[0] + target[1])) <= 2.0
+
+
+def test_knob_parents_are_never_varied() -> None:
+    seen = [(0, 0), (0, 1), (1, 0)]
+    est = UnseenEstimator(seen, [1.0, 2.0, 50.0], knob=[True, False])
+    assert est.estimate((1, 1)).value == 50.0  # only (1, 0) shares the knob value
+    assert UnseenEstimator([(0, 0)], [1.0], knob=[True, False]).estimate((1, 0)).value is None
+
+
+def test_assign_probs_has_the_estimated_mean() -> None:
+    means = [1.0, 4.0, 9.0]
+    for e in (1.0, 2.5, 4.0, 6.0, 9.0):
+        p = assign_probs(e, [2.0, 6.0], means)
+        assert p.sum() == pytest.approx(1) and p @ means == pytest.approx(e)
+
+
+def _hand_built(n: int = 4000, seed: int = 1) -> InfluenceModel:
+    """A root r, decisions a -> b, a chance node c depending on r and a, a value on c, b and r."""
+    rng = np.random.default_rng(seed)
+    r = rng.uniform(0, 10, n).round(1)
+    a = rng.choice(["x", "y"], n)
+    b = rng.choice(["p", "q", "s"], n)
+    c = r * np.where(a == "x", 1.0, 0.3) + rng.normal(0, 0.5, n)
+    loss = (
+        np.abs(c - 3) * np.where(b == "p", 1.0, 0.5)
+        + np.where(b == "s", 0.2 * r, 0.0)
+        + rng.normal(0, 0.1, n)
+    )
+    structure = Structure(
+        (Node("r", NodeKind.ROOT), Node("a", NodeKind.DECISION, (), ("x", "y")),
+         Node("b", NodeKind.DECISION, (), ("p", "q", "s")), Node("c", NodeKind.CHANCE, ("r", "a")),
+         Node("loss", NodeKind.VALUE, ("c", "b", "r"))),
+        ("a", "b"),
+    )  # fmt: skip
+    examples = Examples(
+        {"r": r, "a": a.astype(object), "b": b.astype(object), "c": c, "loss": loss}, np.exp(2 - 0.2 * loss)
+    )
+    return learn(examples, structure, mdl_discretize(examples, structure))
+
+
+def test_policy_equals_the_brute_force_optimum() -> None:
+    model = _hand_built()
+    assert model.weights["loss"] < 0
+    for r in (0.5, 2.0, 4.0, 6.5, 9.5):
+        roots = {"r": r}
+        combos = [
+            dict(zip(("a", "b"), c, strict=True)) for c in itertools.product(("x", "y"), ("p", "q", "s"))
+        ]
+        brute = {tuple(c.values()): model.brute_force_utility(roots, c) for c in combos}
+        best = max(brute, key=brute.get)
+        states, utility = model.recommend(roots)
+        assert (states["a"], states["b"]) == best and utility == pytest.approx(brute[best], rel=1e-6)
+        for c in combos:  # pyAgrum with the decisions as evidence agrees with the enumeration
+            assert model.expected_utility(roots, c) == pytest.approx(brute[tuple(c.values())], rel=1e-6)
+
+
+def test_fading_update_weighs_recent_examples_more() -> None:
+    examples, structure = _planted_step(n=400)
+    model = learn(examples, structure, mdl_discretize(examples, structure))
+    before = model.expected_values("v").copy()
+    shifted = Examples({**examples.columns, "v": examples.columns["v"] + 10}, examples.throughput)
+    model.update(shifted, fading=0.9)
+    after = model.expected_values("v")
+    assert np.all(after > before + 8)  # with f = 0.9, the old examples have almost vanished
+    with pytest.raises(KnobrayError, match="fading factor"):
+        model.update(shifted, fading=1.5)
+
+
+def test_a_model_saved_and_loaded_recommends_the_same(tmp_path: Path) -> None:
+    model = _hand_built(n=1500)
+    model.save(tmp_path)
+    loaded = InfluenceModel.load(tmp_path)
+    for r in (1.0, 3.0, 8.0):
+        (states, utility), (states2, utility2) = loaded.recommend({"r": r}), model.recommend({"r": r})
+        assert states == states2 and utility == pytest.approx(utility2)
+    with pytest.raises(KnobrayError, match="holds no influence diagram"):
+        InfluenceModel.load(tmp_path / "nowhere")
+    with pytest.raises(KnobrayError, match="miss r"):
+        model.recommend({})
+
+
+def test_the_berkeleydb_structure_is_the_thesis_final_model() -> None:
+    s = berkeleydb_structure()
+    assert s.decision_order == tuple(DECISIONS) and math.prod(len(v) for v in DECISIONS.values()) == 32
+    assert set(s["waits_txn"].parents) == {"pct_loc_txn", "oflw_txn", "pct_wlocks", "leaves_txn", "concurrency",
+                                           "db_rmw", "deadlock_policy"}  # fmt: skip
+    assert s.names(NodeKind.VALUE) == ["misses_txn", "waits_txn"]
+    assert "faults_txn" in berkeleydb_structure("faults").names(NodeKind.VALUE)
+    with pytest.raises(KnobrayError, match="cycle"):
+        Structure((Node("a", NodeKind.CHANCE, ("b",)), Node("b", NodeKind.CHANCE, ("a",)),
+                   Node("v", NodeKind.VALUE, ("a",))), ())  # fmt: skip
+    with pytest.raises(KnobrayError, match="cannot have a child"):
+        Structure(
+            (
+                Node("v", NodeKind.VALUE),
+                Node("c", NodeKind.CHANCE, ("v",)),
+                Node("w", NodeKind.VALUE, ("c",)),
+            ),
+            (),
+        )

@@ -1,0 +1,55 @@
+"""Sullivan's influence-diagram tuner (seed document 002): Berkeley DB's knobs chosen per workload by an
+influence diagram learned from measured runs.
+
+Layers: the structure as data (``_structure``), examples from trial records (``_data``), MDL discretization
+(``_discretize``), parameters with the unseen-parameter estimator (``_unseen``, ``_model``), evaluation with
+pyAgrum's LIMID inference, and the fading-factor update (``InfluenceModel.update``).
+"""
+
+from trainables.influence._data import Examples, decision_states, example_of, examples_from_rows, knob_config
+from trainables.influence._discretize import (
+    Discretization,
+    candidate_cuts,
+    equal_height,
+    mdl_discretize,
+    mutual_information,
+)
+from trainables.influence._model import InfluenceModel, fit_weights, learn
+from trainables.influence._structure import (
+    DECISIONS,
+    MIX,
+    Node,
+    NodeKind,
+    Structure,
+    berkeleydb_structure,
+)
+from trainables.influence._train import fit_diagram, load_examples, train_influence
+from trainables.influence._unseen import Estimate, UnseenEstimator, assign_probs
+
+__all__ = [
+    "DECISIONS",
+    "MIX",
+    "Discretization",
+    "Estimate",
+    "Examples",
+    "InfluenceModel",
+    "Node",
+    "NodeKind",
+    "Structure",
+    "UnseenEstimator",
+    "assign_probs",
+    "berkeleydb_structure",
+    "candidate_cuts",
+    "decision_states",
+    "equal_height",
+    "example_of",
+    "examples_from_rows",
+    "fit_diagram",
+    "fit_weights",
+    "knob_config",
+    "learn",
+    "load_examples",
+    "mdl_discretize",
+    "mutual_information",
+    "train_influence",
+]

@@ -1,0 +1,346 @@
+"""A learned influence diagram: counts and value totals per parent instantiation (thesis section 5.4), value-node
+weights from a regression of ln(throughput) (section 5.4.4), evaluation to the optimal decisions with pyAgrum's
+LIMID inference (section 5.5), and the fading-factor update (section 5.6).
+
+Probabilities are maximum-likelihood estimates of the counts (no prior: the thesis turned Netica's off);
+parent instantiations without counts get the unseen-parameter estimates of ``_unseen``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from raytune.errors import KnobrayError
+from trainables.influence._data import Examples
+from trainables.influence._discretize import Discretization
+from trainables.influence._structure import Node, NodeKind, Structure
+from trainables.influence._unseen import UnseenEstimator, assign_probs
+
+OUTLIER_QUANTILE = 0.985  # the thesis kept the 98.5% of examples with waits/txn < 100 for the weights
+
+
+@dataclass
+class InfluenceModel:
+    """Structure, bins, sufficient statistics and value weights; everything else is derived from them."""
+
+    structure: Structure
+    disc: Discretization
+    weights: dict[str, float]  # value node -> coefficient in ln(throughput); "intercept"
+    counts: dict[str, np.ndarray]  # chance node -> (parent instantiations, states)
+    bin_sums: dict[str, np.ndarray]  # chance node -> raw value total per state (bin means V_k)
+    bin_counts: dict[str, np.ndarray]
+    value_sums: dict[str, np.ndarray]  # value node -> raw value total per parent instantiation
+    value_counts: dict[str, np.ndarray]
+    meta: dict[str, Any] = field(default_factory=dict)
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    # ----- parent instantiations -----------------------------------------------------------------------------
+    def cards(self, node: str) -> tuple[int, ...]:
+        return tuple(self.disc.cardinality(p) for p in self.structure[node].parents)
+
+    def rows(self, node: str, coded: Mapping[str, np.ndarray]) -> np.ndarray:
+        parents = self.structure[node].parents
+        if not parents:
+            return np.zeros(len(next(iter(coded.values()))), dtype=np.int64)
+        return np.ravel_multi_index(tuple(coded[p] for p in parents), self.cards(node)).astype(np.int64)
+
+    def instantiations(self, node: str) -> list[tuple[int, ...]]:
+        return list(itertools.product(*(range(c) for c in self.cards(node))))
+
+    def knob_parents(self, node: str) -> list[bool]:
+        kinds = (NodeKind.DECISION, NodeKind.DISCRETE)
+        return [self.structure[p].kind in kinds for p in self.structure[node].parents]
+
+    # ----- parameters ----------------------------------------------------------------------------------------
+    def bin_means(self, node: str) -> np.ndarray:
+        """V_k: the mean raw value of each bin (a layout fact: its value; an empty bin: its midpoint)."""
+        if node in self.disc.states:
+            return np.array([float(s) for s in self.disc.states[node]])
+        sums, counts = self.bin_sums[node], self.bin_counts[node]
+        cuts = list(self.disc.cutoffs[node])
+        edges = [cuts[0] - 1.0] + cuts + [cuts[-1] + 1.0] if cuts else [0.0, 0.0]
+        fallback = np.array([(edges[i] + edges[i + 1]) / 2 for i in range(len(sums))])
+        return np.where(counts > 0, sums / np.maximum(counts, 1e-12), fallback)
+
+    def probabilities(self, node: str) -> np.ndarray:
+        """P(node | parents), one row per parent instantiation; unseen rows estimated (section 5.4.3)."""
+        key = f"p:{node}"
+        if key not in self._cache:
+            self._cache[key] = self._probabilities(node)
+        return self._cache[key]
+
+    def _probabilities(self, node: str) -> np.ndarray:
+        counts = self.counts[node]
+        totals = counts.sum(axis=1)
+        card = counts.shape[1]
+        probs = np.where(totals[:, None] > 0, counts / np.maximum(totals[:, None], 1e-12), 1.0 / card)
+        unseen = np.flatnonzero(totals == 0)
+        if not self.structure[node].parents or not len(unseen):
+            return probs
+        v = self.bin_means(node)
+        seen = np.flatnonzero(totals > 0)
+        if not len(seen):
+            return probs
+        inst = self.instantiations(node)
+        estimator = UnseenEstimator([inst[i] for i in seen], probs[seen] @ v, self.knob_parents(node))
+        cutoffs = self.disc.cutoffs.get(node, tuple((v[1:] + v[:-1]) / 2))
+        for row in unseen:
+            est = estimator.estimate(inst[row])
+            if est.value is None:
+                continue  # uniform
+            if est.source >= 0 and math.isclose(est.value, float(probs[seen[est.source]] @ v)):
+                probs[row] = probs[seen[est.source]]
+            else:
+                probs[row] = assign_probs(est.value, cutoffs, v)
+        return probs
+
+    def expected_values(self, node: str) -> np.ndarray:
+        """E[value node | parents] per parent instantiation (raw units); unseen rows estimated, else the mean of
+        the seen rows with the same knob parents, else the overall mean."""
+        key = f"e:{node}"
+        if key in self._cache:
+            return self._cache[key]
+        sums, counts = self.value_sums[node], self.value_counts[node]
+        means = np.where(counts > 0, sums / np.maximum(counts, 1e-12), np.nan)
+        seen = np.flatnonzero(counts > 0)
+        overall = float(sums.sum() / max(counts.sum(), 1e-12))
+        inst = self.instantiations(node)
+        knob = self.knob_parents(node)
+        estimator = UnseenEstimator([inst[i] for i in seen], means[seen], knob) if len(seen) else None
+        for row in np.flatnonzero(counts == 0):
+            est = estimator.estimate(inst[row]) if estimator else None
+            if est is not None and est.value is not None:
+                means[row] = est.value
+                continue
+            same = [i for i in seen if all(inst[i][j] == inst[row][j] for j in range(len(knob)) if knob[j])]
+            means[row] = float(np.mean(means[same])) if same else overall
+        self._cache[key] = means
+        return means
+
+    # ----- evaluation ------------------------------------------------------------------------------------------
+    def diagram(self) -> Any:
+        """The pyAgrum influence diagram (built once)."""
+        if "diagram" not in self._cache:
+            self._cache["diagram"] = _build_diagram(self)
+        return self._cache["diagram"]
+
+    def _inference(self, roots: Mapping[str, float], decisions: Mapping[str, str] | None = None) -> Any:
+        import pyagrum as gum
+
+        missing = [r for r in self.structure.names(NodeKind.ROOT) if r not in roots]
+        if missing:
+            raise KnobrayError(f"workload statistics miss {', '.join(missing)}")
+        evidence = {r: self.disc.code(r, float(roots[r])) for r in self.structure.names(NodeKind.ROOT)}
+        for d, state in (decisions or {}).items():
+            if state not in self.structure[d].states:
+                raise KnobrayError(
+                    f"{d} has no state {state!r}; use one of {', '.join(self.structure[d].states)}"
+                )
+            evidence[d] = self.structure[d].states.index(state)
+        ie = gum.ShaferShenoyLIMIDInference(self.diagram())
+        ie.addNoForgettingAssumption(list(self.structure.decision_order))
+        ie.setEvidence(evidence)
+        ie.makeInference()
+        return ie
+
+    def recommend(self, roots: Mapping[str, float]) -> tuple[dict[str, str], float]:
+        """The optimal decision states for observed workload characteristics (LIMID inference with the
+        characteristics as evidence), and their expected utility: the predicted ln(throughput) less the
+        intercept.
+
+        Raises:
+            KnobrayError: A characteristic is missing.
+        """
+        ie = self._inference(roots)
+        chosen: dict[str, int] = {}
+        for d in self.structure.decision_order:
+            policy = ie.optimalDecision(d)
+            given = {n: chosen[n] for n in policy.names if n in chosen}
+            row = np.asarray(policy[given] if given else policy.toarray()).reshape(-1)
+            chosen[d] = int(np.argmax(row))
+        states = {d: self.structure[d].states[i] for d, i in chosen.items()}
+        return states, float(ie.MEU()["mean"])
+
+    def expected_utility(self, roots: Mapping[str, float], decisions: Mapping[str, str]) -> float:
+        """The expected utility of one decision for each knob (inference with the decisions as evidence)."""
+        return float(self._inference(roots, decisions).MEU()["mean"])
+
+    def brute_force_utility(self, roots: Mapping[str, float], decisions: Mapping[str, str]) -> float:
+        """The same by summing over every joint state of the chance nodes (exact and slow: small diagrams)."""
+        return _enumerate_utility(self, roots, decisions)
+
+    # ----- learning and updating ---------------------------------------------------------------------------
+    def coded(self, examples: Examples) -> dict[str, np.ndarray]:
+        return {n: self.disc.codes(n, examples.columns[n]) for n in _coded_nodes(self.structure)}
+
+    def update(self, examples: Examples, fading: float = 1.0) -> None:
+        """Adds examples one at a time; with ``fading`` < 1 each count or total an example touches is first
+        multiplied by it (v <- f v + x, equation 40), so that recent behaviour weighs more.
+
+        Raises:
+            KnobrayError: A fading factor outside (0, 1].
+        """
+        if not 0 < fading <= 1:
+            raise KnobrayError(f"the fading factor must be in (0, 1], got {fading}")
+        coded = self.coded(examples)
+        rows = {n: self.rows(n, coded) for n in [*self.counts, *self.value_sums]}
+        for i in range(len(examples)):
+            for n, table in self.counts.items():
+                r = rows[n][i]
+                table[r] *= fading
+                table[r, coded[n][i]] += 1.0
+                if n in self.bin_sums:
+                    self.bin_sums[n] *= fading
+                    self.bin_counts[n] *= fading
+                    self.bin_sums[n][coded[n][i]] += float(examples.columns[n][i])
+                    self.bin_counts[n][coded[n][i]] += 1.0
+            for n in self.value_sums:
+                r = rows[n][i]
+                self.value_sums[n][r] = fading * self.value_sums[n][r] + float(examples.columns[n][i])
+                self.value_counts[n][r] = fading * self.value_counts[n][r] + 1.0
+        self._cache.clear()
+
+    # ----- persistence -------------------------------------------------------------------------------------
+    def save(self, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        doc = {
+            "structure": {"nodes": [[n.name, n.kind.value, list(n.parents), list(n.states)] for n in self.structure.nodes],
+                          "decision_order": list(self.structure.decision_order)},
+            "cutoffs": {k: list(v) for k, v in self.disc.cutoffs.items()},
+            "states": {k: list(v) for k, v in self.disc.states.items()},
+            "weights": self.weights,
+            **{name: {k: v.tolist() for k, v in getattr(self, name).items()}
+               for name in ("counts", "bin_sums", "bin_counts", "value_sums", "value_counts")},
+            "meta": self.meta,
+        }  # fmt: skip
+        path = directory / "diagram.json"
+        path.write_text(json.dumps(doc))
+        return path
+
+    @classmethod
+    def load(cls, directory: Path) -> InfluenceModel:
+        """A saved model.
+
+        Raises:
+            KnobrayError: No diagram.json in ``directory``.
+        """
+        path = Path(directory) / "diagram.json"
+        if not path.exists():
+            raise KnobrayError(f"{directory} holds no influence diagram (diagram.json); train one with "
+                               "python -m trainables.train influence --records DIR --out DIR")  # fmt: skip
+        doc = json.loads(path.read_text())
+        nodes = tuple(Node(n, NodeKind(k), tuple(p), tuple(s)) for n, k, p, s in doc["structure"]["nodes"])
+        structure = Structure(nodes, tuple(doc["structure"]["decision_order"]))
+        disc = Discretization({k: tuple(v) for k, v in doc["cutoffs"].items()},
+                              {k: tuple(v) for k, v in doc["states"].items()})  # fmt: skip
+        arrays = {name: {k: np.asarray(v, dtype=float) for k, v in doc[name].items()}
+                  for name in ("counts", "bin_sums", "bin_counts", "value_sums", "value_counts")}  # fmt: skip
+        return cls(structure, disc, doc["weights"], meta=doc.get("meta", {}), **arrays)
+
+
+def _coded_nodes(structure: Structure) -> list[str]:
+    return [n.name for n in structure.nodes if n.kind is not NodeKind.VALUE] + structure.names(NodeKind.VALUE)
+
+
+def fit_weights(examples: Examples, value_nodes: list[str]) -> dict[str, float]:
+    """OLS of ln(throughput) on the value nodes' raw values, without the top 1.5% of each (the thesis's outliers:
+    repeated deadlocks); the coefficients are the value nodes' weights (equation 43)."""
+    keep = np.ones(len(examples), dtype=bool)
+    for v in value_nodes:
+        col = examples.columns[v].astype(float)
+        keep &= col <= np.quantile(col, OUTLIER_QUANTILE)
+    x = np.column_stack(
+        [np.ones(keep.sum())] + [examples.columns[v].astype(float)[keep] for v in value_nodes]
+    )
+    y = np.log(np.maximum(examples.throughput[keep], 1e-9))
+    coef, *_ = np.linalg.lstsq(x, y, rcond=None)
+    return {"intercept": float(coef[0]), **{v: float(c) for v, c in zip(value_nodes, coef[1:], strict=True)}}
+
+
+def learn(examples: Examples, structure: Structure, disc: Discretization, meta: dict[str, Any] | None = None) -> InfluenceModel:  # fmt: skip
+    """Counts, bin totals, value totals and weights from ``examples`` under ``disc``."""
+    values = structure.names(NodeKind.VALUE)
+    model = InfluenceModel(structure, disc, fit_weights(examples, values), {}, {}, {}, {}, {}, meta or {})
+    for node in structure.nodes:
+        n_inst = math.prod(model.cards(node.name)) if node.parents else 1
+        if node.kind is NodeKind.VALUE:
+            model.value_sums[node.name] = np.zeros(n_inst)
+            model.value_counts[node.name] = np.zeros(n_inst)
+        elif node.kind is not NodeKind.DECISION:
+            card = disc.cardinality(node.name)
+            model.counts[node.name] = np.zeros((n_inst, card))
+            if node.name in disc.cutoffs:
+                model.bin_sums[node.name] = np.zeros(card)
+                model.bin_counts[node.name] = np.zeros(card)
+    model.update(examples)
+    return model
+
+
+def _build_diagram(model: InfluenceModel) -> Any:
+    import pyagrum as gum
+
+    s = model.structure
+    diag = gum.InfluenceDiagram()
+    for node in s.nodes:
+        if node.kind is NodeKind.VALUE:
+            diag.addUtilityNode(gum.LabelizedVariable(node.name, node.name, 1))
+            continue
+        labels = list(node.states) if node.kind is NodeKind.DECISION else [str(i) for i in range(model.disc.cardinality(node.name))]  # fmt: skip
+        var = gum.LabelizedVariable(node.name, node.name, labels)
+        (diag.addDecisionNode if node.kind is NodeKind.DECISION else diag.addChanceNode)(var)
+    for node in s.nodes:
+        for parent in node.parents:
+            diag.addArc(parent, node.name)
+    for a, b in itertools.pairwise(s.decision_order):
+        diag.addArc(a, b)  # the directed path through the decisions
+    for node in s.nodes:
+        if node.kind is NodeKind.DECISION:
+            continue
+        table = diag.utility(node.name) if node.kind is NodeKind.VALUE else diag.cpt(node.name)
+        rows = (model.weights[node.name] * model.expected_values(node.name)[:, None]
+                if node.kind is NodeKind.VALUE else model.probabilities(node.name))  # fmt: skip
+        for inst, row in zip(model.instantiations(node.name), rows, strict=True):
+            given = dict(zip(node.parents, inst, strict=True))
+            if given:
+                table[given] = row.tolist()
+            else:
+                table.fillWith(row.tolist())
+    return diag
+
+
+def _enumerate_utility(
+    model: InfluenceModel, roots: Mapping[str, float], decisions: Mapping[str, str]
+) -> float:
+    """Exact expected utility by summing over the joint states of the unobserved chance nodes."""
+    s = model.structure
+    known = {r: model.disc.code(r, float(roots[r])) for r in s.names(NodeKind.ROOT)}
+    known.update({d: s[d].states.index(decisions[d]) for d in s.names(NodeKind.DECISION)})
+    hidden = [n for n in s.topological_order() if s[n].kind in (NodeKind.CHANCE, NodeKind.DISCRETE)]
+    cards = [model.disc.cardinality(n) for n in hidden]
+    total = 0.0
+    for states in itertools.product(*(range(c) for c in cards)):
+        assignment = {**known, **dict(zip(hidden, states, strict=True))}
+        p = 1.0
+        for n in hidden:
+            row = (
+                np.ravel_multi_index(tuple(assignment[q] for q in s[n].parents), model.cards(n))
+                if s[n].parents
+                else 0
+            )
+            p *= model.probabilities(n)[row, assignment[n]]
+            if p == 0:
+                break
+        if p == 0:
+            continue
+        for v in s.names(NodeKind.VALUE):
+            row = np.ravel_multi_index(tuple(assignment[q] for q in s[v].parents), model.cards(v))
+            total += p * model.weights[v] * model.expected_values(v)[row]
+    return total

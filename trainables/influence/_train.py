@@ -1,0 +1,64 @@
+"""Training an influence diagram from trial records: examples, MDL bins, counts and weights, ``diagram.json``
+and ``metrics.json``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from raytune.errors import KnobrayError
+from trainables.influence._data import Examples, examples_from_rows
+from trainables.influence._discretize import mdl_discretize
+from trainables.influence._model import InfluenceModel, learn
+from trainables.influence._structure import NodeKind, Structure, berkeleydb_structure
+
+logger = logging.getLogger(__name__)
+
+
+def load_examples(records: Iterable[Path]) -> Examples:
+    """The examples of every succeeded Berkeley DB run in the record stores (search results directories).
+
+    Raises:
+        KnobrayError: A directory without trial records, or no usable run at all.
+    """
+    from raytune.storage import TrialStore
+
+    rows: list[dict[str, Any]] = []
+    for directory in records:
+        store = TrialStore(Path(directory))
+        if not len(store):
+            raise KnobrayError(f"{directory} holds no trial records; pass a search's --results directory")
+        rows += store.rows()
+    return examples_from_rows(rows)
+
+
+def fit_diagram(
+    examples: Examples, structure: Structure | None = None, *, value_bins: int = 10
+) -> InfluenceModel:
+    """Discretizes (MDL) and learns a diagram of ``structure`` (default: the thesis's Berkeley DB model)."""
+    structure = structure or berkeleydb_structure()
+    t0 = time.perf_counter()
+    disc = mdl_discretize(examples, structure, value_bins=value_bins)
+    t1 = time.perf_counter()
+    model = learn(examples, structure, disc)
+    bins = {n: disc.cardinality(n) for n in structure.names(NodeKind.ROOT, NodeKind.CHANCE)}
+    model.meta.update(examples=len(examples), discretize_s=t1 - t0, learn_s=time.perf_counter() - t1, bins=bins,
+                      value_bins=value_bins)  # fmt: skip
+    logger.info("influence diagram: %d examples, bins %s, weights %s", len(examples), bins, model.weights)
+    return model
+
+
+def train_influence(records: list[Path], out: Path, *, value_bins: int = 10, value_nodes: str = "misses") -> dict[str, Any]:  # fmt: skip
+    """Learns a diagram from the records and writes ``diagram.json`` and ``metrics.json`` to ``out``."""
+    examples = load_examples(records)
+    model = fit_diagram(examples, berkeleydb_structure(value_nodes), value_bins=value_bins)
+    model.meta["records"] = [str(r) for r in records]
+    model.save(out)
+    metrics = {"version": f"influence-{time.strftime('%Y%m%d-%H%M')}", **model.meta, "weights": model.weights,
+               "value_nodes": value_nodes}  # fmt: skip
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+    return metrics
