@@ -6,12 +6,17 @@ first runs the workload once under the default on a real server of the slot's sh
 and latency sharpen the recommendation); ``--steps K`` (K > 1) measures each recommendation and feeds it back,
 as E2ETune's multi-step mode does. ``--json`` prints ``{"config", "predicted_gain_pct", "statements", ...}``;
 its ``config`` is what ``python -m raytune.trial --config`` takes. Exit 0, or 2 with one line for bad input.
+
+``--engine berkeleydb --model DIR --workload-stats FILE``: the influence diagram's knobs (page size, min keys,
+DB_RMW, deadlock policy) for a workload's observed characteristics (a JSON file of the eight db_perf
+characteristics), with the diagram's predicted throughput gain over the default settings.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -23,9 +28,12 @@ from raytune.trial._args import configure_logging
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m raytune.recommend", description=__doc__.splitlines()[0])
-    p.add_argument("--engine", default="postgres", help="postgres (default) or mariadb")
-    p.add_argument("--queries", type=Path, required=True, help="the workload: a .sql or E2ETune .wg file")
-    p.add_argument("--model", type=Path, help="recommender directory (default: the one shipped)")
+    p.add_argument("--engine", default="postgres", help="postgres (default), mariadb or berkeleydb")
+    p.add_argument("--queries", type=Path, help="the workload: a .sql or E2ETune .wg file")
+    p.add_argument("--workload-stats", type=Path,
+                   help="berkeleydb: the workload's characteristics, a JSON file (python -m raytune.trial --mix format)")  # fmt: skip
+    p.add_argument("--model", type=Path,
+                   help="recommender directory (default: the one shipped); berkeleydb: an influence diagram")  # fmt: skip
     p.add_argument("--cost-model", type=Path, help="cost model that ranks the candidates (default: shipped)")
     p.add_argument("--slot-cpus", type=int, help="CPUs of the server to tune (default: this machine's)")
     p.add_argument("--slot-memory", help="memory of the server to tune, e.g. 8GB (default: this machine's)")
@@ -55,6 +63,14 @@ def _check(args: argparse.Namespace) -> None:
 
     if args.engine not in ENGINES:
         raise KnobrayError(f"unknown engine {args.engine!r}; use one of: {', '.join(ENGINES)}")
+    if args.engine == "berkeleydb":
+        if args.workload_stats is None or args.model is None:
+            raise KnobrayError("--engine berkeleydb needs --workload-stats FILE and --model DIR (an influence "
+                               "diagram: python -m trainables.train influence --records DIR --out DIR)")  # fmt: skip
+    elif args.queries is None:
+        raise KnobrayError(f"--engine {args.engine} needs --queries FILE (the workload's SQL)")
+    elif args.workload_stats is not None:
+        raise KnobrayError("--workload-stats is for --engine berkeleydb; pass --queries FILE")
     if args.candidates < 1 or args.top < 1 or args.steps < 1:
         raise KnobrayError("--candidates, --top and --steps must be at least 1")
     if args.slot_cpus is not None and args.slot_cpus < 1:
@@ -92,6 +108,31 @@ def _measurer(args: argparse.Namespace, workload: Any, shape: Any, default_laten
     return measure
 
 
+def recommend_influence(args: argparse.Namespace) -> dict[str, Any]:
+    """Berkeley DB: the influence diagram's decisions for the workload statistics, as ``--json`` prints them."""
+    from raytune.engines import engine_class
+    from raytune.knobs import load_catalog
+    from raytune.workloads import TxnMix
+    from trainables.influence import InfluenceModel, knob_config
+
+    mix = TxnMix.load(args.workload_stats)
+    model = InfluenceModel.load(args.model)
+    t0 = time.perf_counter()
+    states, utility = model.recommend(mix.to_dict())
+    default = {d: model.structure[d].states[0] for d in model.structure.decision_order}
+    gain = 100 * (math.exp(utility - model.expected_utility(mix.to_dict(), default)) - 1)
+    seconds = time.perf_counter() - t0
+    config = knob_config(states)
+    cls, catalog = engine_class(args.engine), load_catalog(args.engine)
+    return {
+        "config": config, "predicted_gain_pct": gain, "statements": cls.config_sql(config, catalog),
+        "config_file": cls.config_file_text(config, catalog), "alternatives": [], "steps": [],
+        "engine": args.engine, "slot": "embedded", "inputs": "workload statistics",
+        "queries": str(args.workload_stats), "model": model.meta.get("version", str(args.model)),
+        "cost_model": None, "predictor": "the influence diagram", "seconds": seconds,
+    }  # fmt: skip
+
+
 def recommend(args: argparse.Namespace) -> dict[str, Any]:
     """The recommendation as the JSON document ``--json`` prints."""
     from raytune.engines import engine_class
@@ -100,6 +141,8 @@ def recommend(args: argparse.Namespace) -> dict[str, Any]:
     from trainables.recommender import Recommender, sql_workload
 
     _check(args)
+    if args.engine == "berkeleydb":
+        return recommend_influence(args)
     shape = _shape(args)
     w = sql_workload(args.queries, args.engine, shape.cpus, shape.memory_bytes)  # a bad file fails here
     model = Recommender.load(args.model)
@@ -156,7 +199,8 @@ def _print_text(doc: dict[str, Any]) -> None:
     for i, step in enumerate(doc["steps"], 1):
         print(f"  step {i}: measured {step['measured_ratio']:.3f}x the default")
     print(
-        f"recommended (predicted {verdict} than the default by cost model {doc['cost_model']}; not measured):"
+        f"recommended (predicted {verdict} than the default by {doc.get('predictor') or 'cost model ' + doc['cost_model']}; "
+        "not measured):"
     )
     for statement in doc["statements"]:
         print(f"  {statement}")

@@ -180,3 +180,49 @@ def test_the_berkeleydb_structure_is_the_thesis_final_model() -> None:
             ),
             (),
         )
+
+
+def test_train_and_recommend_from_the_command_line(tmp_path: Path) -> None:
+    """Planted records (a fake world, tests/trainables/planted_bdb.py) -> the train CLI -> the recommend CLI."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.trainables.planted_bdb import write_planted_records
+
+    records = write_planted_records(tmp_path / "runs", 800)
+    model = tmp_path / "model"
+    root = Path(__file__).resolve().parents[2]
+    train = subprocess.run([sys.executable, "-m", "trainables.train", "influence", "--records", str(records),
+                            "--out", str(model)], capture_output=True, text=True, cwd=root, timeout=600)  # fmt: skip
+    assert train.returncode == 0, train.stderr[-2000:]
+    assert (model / "diagram.json").exists() and "800 runs" in train.stdout
+    metrics = json.loads((model / "metrics.json").read_text())
+    assert metrics["weights"]["waits_txn"] < 0 and metrics["weights"]["misses_txn"] < 0
+    busy = {"concurrency": 100, "pct_cursors": 0, "items_curs": 50, "items_non_curs": 40, "pct_updates": 75,
+            "pct_writes_upd": 50, "def_page_loc": 90, "size_loc": 3}  # fmt: skip
+    stats = tmp_path / "stats.json"
+    stats.write_text(json.dumps(busy))
+
+    def recommend(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "raytune.recommend", "--engine", "berkeleydb", *extra],
+                              capture_output=True, text=True, cwd=root, timeout=300)  # fmt: skip
+
+    out = recommend("--model", str(model), "--workload-stats", str(stats), "--json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    # the planted optimum for a busy update workload with a large locality set
+    assert doc["config"] == {
+        "page_size": "8192",
+        "min_keys": 2,
+        "db_rmw": "on",
+        "deadlock_policy": "minwrite",
+    }
+    assert doc["predicted_gain_pct"] > 0 and any(
+        "set_lk_detect DB_LOCK_MINWRITE" in s for s in doc["statements"]
+    )
+    bad = recommend("--model", str(model))
+    assert bad.returncode == 2 and "needs --workload-stats FILE and --model DIR" in bad.stderr
+    stats.write_text('{"concurrency": 10}')
+    bad = recommend("--model", str(model), "--workload-stats", str(stats))
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "missing pct_cursors" in bad.stderr

@@ -56,9 +56,9 @@ def train_influence(records: list[Path], out: Path, *, value_bins: int = 10, val
     """Learns a diagram from the records and writes ``diagram.json`` and ``metrics.json`` to ``out``."""
     examples = load_examples(records)
     model = fit_diagram(examples, berkeleydb_structure(value_nodes), value_bins=value_bins)
-    model.meta["records"] = [str(r) for r in records]
+    model.meta.update(records=[str(r) for r in records], version=f"influence-{time.strftime('%Y%m%d-%H%M')}")
     model.save(out)
-    metrics = {"version": f"influence-{time.strftime('%Y%m%d-%H%M')}", **model.meta, "weights": model.weights,
+    metrics = {**model.meta, "weights": model.weights,
                "value_nodes": value_nodes}  # fmt: skip
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
     return metrics

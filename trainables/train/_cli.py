@@ -1,4 +1,5 @@
-"""``python -m trainables.train moe|dann|labels|recommender ...``: train a learned tuner on Ray Train.
+"""``python -m trainables.train moe|dann|labels|recommender|influence ...``: train a learned tuner (on Ray Train
+where it is a neural network).
 
 ``labels --corpus DIR --out DIR [--workloads GLOB]``: the recommender's training labels: measured bests and
 multi-step pairs from the corpus, and for each extra workload file the best configuration an optimizer finds
@@ -9,6 +10,10 @@ against the cost model (``--cost-model``, default the shipped one), per domain o
 
 ``dann --corpus DIR --out DIR``: the domain-adversarial cost model over a corpus (``raytune.corpus``); writes
 ``model.pt`` and ``metrics.json`` (validation accuracy, epochs, train_seconds, what it was trained on).
+
+``influence --records DIR --out DIR``: Sullivan's influence diagram for Berkeley DB from the trial records of
+dbperf runs (search results directories, repeatable); writes ``diagram.json`` and ``metrics.json`` (MDL bins,
+value-node weights). Runs in this process: counting, no gradient descent.
 
 ``moe --data DIR --benchmark NAME --sf N --out DIR``: LakeHelm's two-gate MoE on Ray Train (``--workers`` TorchTrainer workers; ``--gpu`` for GPU workers) or,
 with ``--no-ray``, in this process. Writes ``metrics.json`` (test_ratio, val_ratio, best_fixed_ratio, epochs,
@@ -109,7 +114,38 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("--gpu", action="store_true", help="train on GPU (Ray: one GPU per worker)")
     rec.add_argument("--no-ray", action="store_true", help="train in this process, plain PyTorch")
     rec.add_argument("-v", "--verbose", action="store_true")
+    infl = sub.add_parser(
+        "influence", help="Sullivan's influence diagram for Berkeley DB from dbperf records"
+    )
+    infl.add_argument("--records", type=Path, action="append", required=True,
+                      help="a search results directory with Berkeley DB dbperf trials (repeatable)")  # fmt: skip
+    infl.add_argument("--out", type=Path, required=True, help="model directory to write")
+    infl.add_argument("--value-bins", type=int, default=10, help="equal-height bins of the value nodes (10)")
+    infl.add_argument("--value-nodes", default="misses", choices=("misses", "faults"),
+                      help="the I/O loss: memory-pool misses (default; the database fits the OS cache) or faults")  # fmt: skip
+    infl.add_argument("-v", "--verbose", action="store_true")
     return p
+
+
+def _influence(args: argparse.Namespace) -> int:
+    from raytune.errors import KnobrayError
+    from trainables.influence import train_influence
+
+    if args.value_bins < 2:
+        print("error: --value-bins must be at least 2", file=sys.stderr)
+        return 2
+    try:
+        metrics = train_influence(
+            args.records, args.out, value_bins=args.value_bins, value_nodes=args.value_nodes
+        )
+    except KnobrayError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    weights = ", ".join(f"{k} {v:+.4f}" for k, v in metrics["weights"].items())
+    print(f"influence diagram: {metrics['examples']} runs; ln(throughput) = {weights}")
+    print(f"bins: {metrics['bins']}")
+    print(f"-> {args.out / 'diagram.json'} ({metrics['discretize_s']:.1f} s to discretize)")
+    return 0
 
 
 def _local_fit(args: argparse.Namespace, fit_locally: Any) -> tuple[Any, str] | None:
@@ -262,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
         return _labels(args)
     if args.model == "recommender":
         return _recommender(args)
+    if args.model == "influence":
+        return _influence(args)
     if args.epochs < 1 or args.steps < 1 or args.workers < 1:
         print("error: --epochs, --steps and --workers must be at least 1", file=sys.stderr)
         return 2
