@@ -63,10 +63,12 @@ class InstanceSpec:
 @dataclass(frozen=True)
 class TrialVariant:
     """What one trial changes of its search's instance spec: another query file over the same data (a corpus
-    collects many workloads on one pool), and whether to record the queries' plans."""
+    collects many workloads on one pool), another dbperf mix (file or ``random:SEED``), and whether to record the
+    queries' plans."""
 
     queries_file: str | None = None
     plans: bool | None = None
+    mix: str | None = None
 
 
 @ray.remote(num_cpus=0, max_restarts=-1)
@@ -89,19 +91,20 @@ class InstanceActor:
         slot_on_this_node(0, self.shape, self.node_cpus)  # the shape must fit the node: fail early
 
         w = spec.workload
-        self._make_workload = lambda queries_file: make_workload(
+        self._make_workload = lambda queries_file, mix: make_workload(
             w.name,
             sf=w.sf,
             cache_dir=ensure_home() / "data",
             queries_file=Path(queries_file) if queries_file else None,
             schema_file=Path(w.schema_file) if w.schema_file else None,
             data_dir=Path(w.data_dir) if w.data_dir else None,
-            mix=w.mix,
+            mix=mix,
         )
-        workload = self._make_workload(w.queries_file)
-        self.workloads = {w.queries_file: workload}  # queries file -> workload: one data set, many query sets
+        workload = self._make_workload(w.queries_file, w.mix)
+        # (queries file, mix) -> workload: one data set, many query sets or transaction mixes
+        self.workloads = {(w.queries_file, w.mix): workload}
         self.settings = spec.settings
-        self.spec_queries = w.queries_file
+        self.spec_queries, self.spec_mix = w.queries_file, w.mix
         self.index = index
         self.group = f"{spec.search_id}-i{index}"
         self.runner = TrialRunner(
@@ -135,10 +138,10 @@ class InstanceActor:
             return self.runner.run(config, trial_id=trial_id).to_dict()
 
     def _apply_variant(self, variant: TrialVariant) -> None:
-        queries = variant.queries_file or self.spec_queries
-        if queries not in self.workloads:
-            self.workloads[queries] = self._make_workload(queries)
-        self.runner.workload = self.workloads[queries]
+        key = (variant.queries_file or self.spec_queries, variant.mix or self.spec_mix)
+        if key not in self.workloads:
+            self.workloads[key] = self._make_workload(*key)
+        self.runner.workload = self.workloads[key]
         plans = self.settings.plans if variant.plans is None else variant.plans
         self.runner.settings = replace(self.settings, plans=plans)
 

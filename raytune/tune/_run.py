@@ -271,7 +271,8 @@ def measure_given(
 ) -> TrialStore:
     """Measures given configurations once each on the search's pool of real servers: no optimizer, no
     confirmation (what a corpus collection does). Each item has ``config`` and optionally ``label``,
-    ``queries_file`` (another query set over the spec's data) and ``plans`` (record EXPLAIN plans).
+    ``queries_file`` (another query set over the spec's data), ``mix`` (another dbperf mix: a file or
+    ``random:SEED``) and ``plans`` (record EXPLAIN plans).
 
     The records go to ``spec.results_dir``, which may already hold records (items are appended).
     """

@@ -21,8 +21,8 @@ from raytune.records import TrialRecord, TrialStatus
 from raytune.tune._pool import POOL_NAMESPACE, TrialVariant
 
 ACQUIRE_TIMEOUT_S = 600.0
-# JSON {"label": ..., "config": {...}, "confirms": ..., "round": ..., "queries_file": ..., "plans": ...}: a given
-# configuration (baselines, ``configs``, confirmation runs, corpus measurements).
+# JSON {"label": ..., "config": {...}, "confirms": ..., "round": ..., "queries_file": ..., "plans": ..., "mix": ...}:
+# a given configuration (baselines, ``configs``, confirmation runs, corpus and dbperf collections).
 CONFIG_KEY = "__config__"
 
 
@@ -98,7 +98,7 @@ def make_trainable(pool_name: str, knob_space: Any) -> Any:
         pool = ray.get_actor(pool_name, namespace=POOL_NAMESPACE)
         given: dict[str, Any] = json.loads(params[CONFIG_KEY]) if CONFIG_KEY in params else {}
         config = given["config"] if given else decode(knob_space, params)
-        variant = TrialVariant(given.get("queries_file"), given.get("plans")) if given else None
+        variant = TrialVariant(given.get("queries_file"), given.get("plans"), given.get("mix")) if given else None
         backend = RayPoolBackend(pool, node_id, variant)
         record = backend.measure(config, trial_id)
         status = record.status

@@ -1,0 +1,292 @@
+"""Influence-diagram benchmark (Sullivan's thesis, chapter 7, scaled down): real Berkeley DB runs of db_perf mixes.
+
+1. Training data: ``--train`` runs, each a random workload (``sample_mix``) with a random combination of the 32
+   (page size 2K/8K, min_keys 2 / "4/16", DB_RMW, deadlock policy random/minlocks/minwrite/youngest).
+2. Test data: ``--test`` fresh workloads (none equal to a training one) x all 32 combinations; the first
+   ``--validation`` of them choose among structure variants (value-node bins 10 / 20), the rest are the test set.
+3. Methods, on the test workloads: the influence diagram, the default settings, the thesis's regression baseline
+   (32 per-combination OLS fits of ln(throughput) with backward elimination, section 7.4.3) and the learning curve
+   of the diagram over training fractions. Per method: accuracy (% of workloads whose pick is within 5% of the
+   best of the 32 measured), average slowdown of the non-optimal picks, mean slowdown over all, the tail.
+
+Runs go through the search machinery (Ray Tune, two instances in their slots, records in Parquet under
+``--work``); a rerun resumes: measured (mix, configuration) pairs are not repeated.
+
+    .venv/bin/python bench/influence.py                          # results: bench/results/influence.json
+    .venv/bin/python bench/influence.py --train 40 --test 3 --validation 1 --out /tmp/i.json   # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import platform
+import random
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+from raytune.storage import TrialStore  # noqa: E402
+from raytune.trial import MeasureSettings  # noqa: E402
+from raytune.workloads import parse_mix  # noqa: E402
+from trainables.influence import (  # noqa: E402
+    DECISIONS,
+    MIX,
+    Examples,
+    berkeleydb_structure,
+    decision_states,
+    examples_from_rows,
+    fit_diagram,
+    knob_config,
+)
+
+COMBOS = [dict(zip(DECISIONS, c, strict=True)) for c in itertools.product(*DECISIONS.values())]
+DEFAULT = {d: s[0] for d, s in DECISIONS.items()}
+ACCURATE = 0.05  # slowdown below 5%: "accurate" (thesis 2.2)
+TEST_SEED_BASE = 1_000_000  # test mixes are drawn from seeds no training mix uses
+
+
+def combo_key(states: dict[str, str]) -> tuple[str, ...]:
+    return tuple(states[d] for d in DECISIONS)
+
+
+# ----- collection --------------------------------------------------------------------------------------------
+def training_items(n: int, seed: int) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    return [
+        {"mix": f"random:{i}", "config": knob_config(rng.choice(COMBOS)), "label": "train"} for i in range(n)
+    ]
+
+
+def test_items(n: int, train_mixes: set[tuple[float, ...]]) -> list[dict[str, Any]]:
+    """All 32 combinations of ``n`` fresh workloads (skipping a mix equal to a training one)."""
+    items, seed = [], TEST_SEED_BASE
+    while len({i["mix"] for i in items}) < n:
+        mix = f"random:{seed}"
+        seed += 1
+        if tuple(parse_mix(mix).to_dict().values()) in train_mixes:
+            continue
+        items += [{"mix": mix, "config": knob_config(c), "label": "test"} for c in COMBOS]
+    return items
+
+
+def _run_key(mix: dict[str, float], config: dict[str, Any]) -> tuple[Any, ...]:
+    return (*(float(mix[k]) for k in MIX), *combo_key(decision_states(config)))
+
+
+def _item_key(item: dict[str, Any]) -> tuple[Any, ...]:
+    return _run_key(parse_mix(item["mix"]).to_dict(), item["config"])
+
+
+def collect(items: list[dict[str, Any]], where: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Measures the items not yet in ``where`` (each once, on the pool) and returns every record there."""
+    from raytune.tune import SearchSpec, WorkloadSpec, measure_given
+
+    done = {_run_key(r["workload"]["mix"], r.get("config") or {}) for r in TrialStore(where).rows()
+            if "mix" in (r.get("workload") or {})}  # fmt: skip
+    todo = [i for i in items if _item_key(i) not in done]
+    print(
+        f"{where.name}: {len(items) - len(todo)} of {len(items)} runs recorded, {len(todo)} to go",
+        file=sys.stderr,
+    )
+    if todo:
+        spec = SearchSpec(results_dir=where, engine="berkeleydb", workload=WorkloadSpec("dbperf", args.sf),
+                          settings=MeasureSettings(duration_s=args.duration), optimizer="configs",
+                          instances=args.instances, confirm=0, baselines=False)  # fmt: skip
+        for start in range(0, len(todo), args.batch):  # batches: an interrupted collection loses one at most
+            measure_given(spec, todo[start : start + args.batch], f"{where.name}-{int(time.time())}")
+    return TrialStore(where).rows()
+
+
+# ----- methods -----------------------------------------------------------------------------------------------
+def regression_terms(m: dict[str, float]) -> dict[str, float]:
+    """The thesis's candidate terms (table 7.6): the 8 characteristics and ci, i/p, ci/p, uw, iuw, ciuw, si, read
+    here as c = concurrency, i = mean items per transaction, p = def_page_loc, u = pct_updates,
+    w = pct_writes_upd, s = size_loc."""
+    c, p, u, w, s = m["concurrency"], m["def_page_loc"], m["pct_updates"], m["pct_writes_upd"], m["size_loc"]
+    i = m["pct_cursors"] / 100 * m["items_curs"] + (1 - m["pct_cursors"] / 100) * m["items_non_curs"]
+    return {**{k: m[k] for k in MIX}, "ci": c * i, "i/p": i / p, "ci/p": c * i / p, "uw": u * w, "iuw": i * u * w,
+            "ciuw": c * i * u * w, "si": s * i}  # fmt: skip
+
+
+def fit_backward(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """OLS with backward elimination: drop the term of highest p-value while its 95% interval contains 0."""
+    from scipy import stats
+
+    keep = list(range(x.shape[1]))
+    while True:
+        design = np.column_stack([np.ones(len(y)), x[:, keep]])
+        coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+        dof = len(y) - design.shape[1]
+        if dof <= 0 or not keep:
+            return coef, keep
+        resid = y - design @ coef
+        sigma2 = resid @ resid / dof
+        cov = sigma2 * np.linalg.pinv(design.T @ design)
+        se = np.sqrt(np.maximum(np.diag(cov), 1e-300))
+        p = 2 * stats.t.sf(np.abs(coef / se), dof)
+        worst = int(np.argmax(p[1:]))
+        if p[1:][worst] <= 0.05:
+            return coef, keep
+        keep.pop(worst)
+
+
+class RegressionBaseline:
+    """Per combination, ln(throughput) regressed on the candidate terms; the pick has the highest prediction."""
+
+    def __init__(self, train: Examples) -> None:
+        self.models: dict[tuple[str, ...], tuple[np.ndarray, list[int], np.ndarray, np.ndarray]] = {}
+        rows = [{k: float(train.columns[k][r]) for k in MIX} for r in range(len(train))]
+        terms = np.array([list(regression_terms(m).values()) for m in rows])
+        mean, sd = terms.mean(axis=0), np.maximum(terms.std(axis=0), 1e-9)
+        combos = [tuple(str(train.columns[d][r]) for d in DECISIONS) for r in range(len(train))]
+        for combo in set(combos):
+            idx = np.array([c == combo for c in combos])
+            x = (terms[idx] - mean) / sd
+            coef, keep = fit_backward(x, np.log(train.throughput[idx]))
+            self.models[combo] = (coef, keep, mean, sd)
+
+    def pick(self, mix: dict[str, float]) -> dict[str, str]:
+        t = np.array(list(regression_terms(mix).values()))
+        best, best_value = None, -np.inf
+        for combo, (coef, keep, mean, sd) in self.models.items():
+            x = ((t - mean) / sd)[keep]
+            value = coef[0] + x @ coef[1:]
+            if value > best_value:
+                best, best_value = combo, value
+        return dict(zip(DECISIONS, best, strict=True))
+
+
+def test_table(rows: list[dict[str, Any]]) -> dict[tuple[float, ...], dict[str, Any]]:
+    """Per test workload: its mix and the throughput of each combination measured."""
+    table: dict[tuple[float, ...], dict[str, Any]] = defaultdict(lambda: {"mix": None, "tps": {}})
+    for r in rows:
+        if r.get("status") != "SUCCEEDED" or r.get("engine") != "berkeleydb":
+            continue
+        mix = {k: float(r["workload"]["mix"][k]) for k in MIX}
+        entry = table[tuple(mix.values())]
+        entry["mix"] = mix
+        entry["tps"][combo_key(decision_states(r.get("applied") or {}))] = float(r["objective"])
+    return {k: v for k, v in table.items() if len(v["tps"]) == len(COMBOS)}
+
+
+def score(picks: list[tuple[dict[str, str], dict[str, Any]]]) -> dict[str, Any]:
+    """The thesis's metrics over (pick, test workload) pairs."""
+    slowdowns = []
+    for pick, entry in picks:
+        best = max(entry["tps"].values())
+        slowdowns.append((best - entry["tps"][combo_key(pick)]) / best)
+    nonoptimal = [s for s in slowdowns if s > 0]
+    return {
+        "accuracy_pct": 100 * float(np.mean([s < ACCURATE for s in slowdowns])),
+        "optimal_pct": 100 * float(np.mean([s == 0 for s in slowdowns])),
+        "avg_slowdown_nonoptimal_pct": 100 * statistics.fmean(nonoptimal) if nonoptimal else 0.0,
+        "mean_slowdown_pct": 100 * statistics.fmean(slowdowns),
+        "tail_ge_10pct_pct": 100 * float(np.mean([s >= 0.10 for s in slowdowns])),
+        "max_slowdown_pct": 100 * max(slowdowns),
+        "workloads": len(slowdowns),
+    }
+
+
+def evaluate(train: Examples, test: list[dict[str, Any]], validation: int, seed: int) -> dict[str, Any]:
+    """Every method on the same test workloads; the diagram's variant chosen on the validation workloads."""
+    entries = [test_table(test)[k] for k in sorted(test_table(test))]
+    val, tst = entries[:validation], entries[validation:]
+    variants = {}
+    for bins in (10, 20):
+        model = fit_diagram(train, berkeleydb_structure(), value_bins=bins)
+        variants[bins] = (model, score([(model.recommend(e["mix"])[0], e) for e in val]) if val else None)
+    chosen = max(variants, key=lambda b: (variants[b][1] or {}).get("accuracy_pct", 0))
+    diagram = variants[chosen][0]
+    regression = RegressionBaseline(train)
+    methods = {
+        "influence_diagram": score([(diagram.recommend(e["mix"])[0], e) for e in tst]),
+        "default": score([(DEFAULT, e) for e in tst]),
+        "regression": score([(regression.pick(e["mix"]), e) for e in tst]),
+    }
+    curve = []
+    rng = np.random.default_rng(seed)
+    for fraction in (0.1, 0.2, 0.4, 0.6, 0.8, 1.0):
+        runs = []
+        for _ in range(1 if fraction == 1.0 else 3):
+            idx = rng.choice(len(train), max(20, int(fraction * len(train))), replace=False)
+            model = fit_diagram(train.subset(np.sort(idx)), berkeleydb_structure(), value_bins=chosen)
+            runs.append(score([(model.recommend(e["mix"])[0], e) for e in tst]))
+        curve.append({"fraction": fraction, "examples": max(20, int(fraction * len(train))),
+                      "accuracy_pct": statistics.fmean(r["accuracy_pct"] for r in runs),
+                      "mean_slowdown_pct": statistics.fmean(r["mean_slowdown_pct"] for r in runs)})  # fmt: skip
+    return {
+        "methods": methods,
+        "validation": {str(b): v[1] for b, v in variants.items()},
+        "value_bins": chosen,
+        "bins": diagram.meta.get("bins"),
+        "weights": diagram.weights,
+        "learning_curve": curve,
+        "sizes": {
+            "train_runs": len(train),
+            "validation_workloads": len(val),
+            "test_workloads": len(tst),
+            "test_runs": len(tst) * len(COMBOS),
+        },  # fmt: skip
+    }
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--train", type=int, default=600, help="training runs: random workload x random combination"
+    )
+    p.add_argument("--test", type=int, default=40, help="test workloads, each run under all 32 combinations")
+    p.add_argument("--validation", type=int, default=8, help="test workloads used to choose the variant")
+    p.add_argument("--sf", type=float, default=0.2, help="db_perf scale: 24,500 x sf items (0.2: 4,900)")
+    p.add_argument(
+        "--duration", type=int, default=30, help="longest run in seconds (a run stops at steady state)"
+    )
+    p.add_argument("--instances", type=int, default=2)
+    p.add_argument("--batch", type=int, default=64, help="runs per Ray Tune stage")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--work", type=Path, default=ROOT / "results" / "bench-influence")
+    p.add_argument("--out", type=Path, default=HERE / "results" / "influence.json")
+    args = p.parse_args()
+    t0 = time.perf_counter()
+    train_rows = collect(training_items(args.train, args.seed), args.work / "train", args)
+    train = examples_from_rows(train_rows)
+    train_mixes = {tuple(parse_mix(f"random:{i}").to_dict().values()) for i in range(args.train)}
+    test_rows = collect(test_items(args.test, train_mixes), args.work / "test", args)
+    result = {
+        "command": " ".join(["python", "bench/influence.py", *sys.argv[1:]]),
+        "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "machine": {"platform": platform.platform()},
+        "scale": {
+            "items": int(24_500 * args.sf),
+            "duration_limit_s": args.duration,
+            "cache_bytes_per_item": 86,
+            "sample_s": 2,
+            "window": 5,
+        },  # fmt: skip
+        **evaluate(train, test_rows, args.validation, args.seed),
+        "wall_s": time.perf_counter() - t0,
+    }
+    failed = sum(r["status"] != "SUCCEEDED" for r in train_rows + test_rows)
+    result["failed_runs"] = failed
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1, default=float) + "\n")
+    for name, m in result["methods"].items():
+        print(f"{name:18s} accuracy {m['accuracy_pct']:5.1f}%  mean slowdown {m['mean_slowdown_pct']:5.2f}%  "
+              f"avg non-optimal {m['avg_slowdown_nonoptimal_pct']:5.2f}%", file=sys.stderr)  # fmt: skip
+    print(f"-> {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""bench/influence.py's evaluation on planted records (a fake world: tests/trainables/planted_bdb.py): the
+thesis's metrics per method, the variant chosen on validation, the learning curve; the diagram finds the planted
+optimum where the default does not."""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+from pathlib import Path
+
+from raytune.storage import TrialStore
+from tests.trainables.planted_bdb import planted_stats, throughput, write_planted_records
+from trainables.influence import examples_from_rows, knob_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _bench() -> object:
+    spec = importlib.util.spec_from_file_location("bench_influence", ROOT / "bench" / "influence.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _planted_test_rows(workloads: int) -> list[dict]:
+    """Planted records of fresh workloads under all 32 combinations."""
+    bench = _bench()
+    rng = random.Random(99)
+    rows = []
+    for w in range(workloads):
+        mix = bench.parse_mix(f"random:{bench.TEST_SEED_BASE + w}").to_dict()
+        for states in bench.COMBOS:
+            stats = planted_stats(mix, states, rng)
+            config = {k: str(v) for k, v in knob_config(states).items()}
+            rows.append({"engine": "berkeleydb", "status": "SUCCEEDED", "objective": throughput(stats, rng),
+                         "workload": {"mix": mix}, "applied": config, "summary": {"per_txn": stats}})  # fmt: skip
+    return rows
+
+
+def test_evaluation_on_planted_runs(tmp_path: Path) -> None:
+    bench = _bench()
+    train = examples_from_rows(TrialStore(write_planted_records(tmp_path / "train", 600)).rows())
+    result = bench.evaluate(train, _planted_test_rows(14), validation=4, seed=0)
+    methods = result["methods"]
+    assert set(methods) == {"influence_diagram", "default", "regression"}
+    for m in methods.values():
+        assert m["workloads"] == 10 and 0 <= m["accuracy_pct"] <= 100 and m["max_slowdown_pct"] >= 0
+    assert methods["influence_diagram"]["accuracy_pct"] >= 70
+    assert methods["influence_diagram"]["mean_slowdown_pct"] < methods["default"]["mean_slowdown_pct"]
+    assert result["value_bins"] in (10, 20) and set(result["validation"]) == {"10", "20"}
+    assert [c["fraction"] for c in result["learning_curve"]] == [0.1, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert result["sizes"] == {"train_runs": 600, "validation_workloads": 4, "test_workloads": 10,
+                               "test_runs": 320}  # fmt: skip
