@@ -5,8 +5,9 @@
 2. Test data: ``--test`` fresh workloads (none equal to a training one) x all 32 combinations; the first
    ``--validation`` of them choose among structure variants (value-node bins 10 / 20), the rest are the test set.
 3. Methods, on the test workloads: the influence diagram, the default settings, the thesis's regression baseline
-   (32 per-combination OLS fits of ln(throughput) with backward elimination, section 7.4.3) and the learning curve
-   of the diagram over training fractions. Per method: accuracy (% of workloads whose pick is within 5% of the
+   (32 per-combination OLS fits of ln(throughput) with backward elimination, section 7.4.3), knobray's cost-model
+   network trained on the same runs (``trainables.influence._dann``), and the learning curve of the diagram over
+   training fractions. Per method: accuracy (% of workloads whose pick is within 5% of the
    best of the 32 measured), average slowdown of the non-optimal picks, mean slowdown over all, the tail.
 
 Runs go through the search machinery (Ray Tune, two instances in their slots, records in Parquet under
@@ -49,6 +50,7 @@ from trainables.influence import (  # noqa: E402
     fit_diagram,
     knob_config,
 )
+from trainables.influence._dann import DannPicker  # noqa: E402
 
 COMBOS = [dict(zip(DECISIONS, c, strict=True)) for c in itertools.product(*DECISIONS.values())]
 DEFAULT = {d: s[0] for d, s in DECISIONS.items()}
@@ -198,7 +200,9 @@ def score(picks: list[tuple[dict[str, str], dict[str, Any]]]) -> dict[str, Any]:
     }
 
 
-def evaluate(train: Examples, test: list[dict[str, Any]], validation: int, seed: int) -> dict[str, Any]:
+def evaluate(
+    train: Examples, test: list[dict[str, Any]], validation: int, seed: int, dann_epochs: int = 150
+) -> dict[str, Any]:
     """Every method on the same test workloads; the diagram's variant chosen on the validation workloads."""
     entries = [test_table(test)[k] for k in sorted(test_table(test))]
     val, tst = entries[:validation], entries[validation:]
@@ -209,10 +213,12 @@ def evaluate(train: Examples, test: list[dict[str, Any]], validation: int, seed:
     chosen = max(variants, key=lambda b: (variants[b][1] or {}).get("accuracy_pct", 0))
     diagram = variants[chosen][0]
     regression = RegressionBaseline(train)
+    dann = DannPicker(train, epochs=dann_epochs, seed=seed)
     methods = {
         "influence_diagram": score([(diagram.recommend(e["mix"])[0], e) for e in tst]),
         "default": score([(DEFAULT, e) for e in tst]),
         "regression": score([(regression.pick(e["mix"]), e) for e in tst]),
+        "dann": score([(dann.pick(e["mix"]), e) for e in tst]),
     }
     curve = []
     rng = np.random.default_rng(seed)

@@ -40,9 +40,11 @@ def _planted_test_rows(workloads: int) -> list[dict]:
 def test_evaluation_on_planted_runs(tmp_path: Path) -> None:
     bench = _bench()
     train = examples_from_rows(TrialStore(write_planted_records(tmp_path / "train", 600)).rows())
-    result = bench.evaluate(train, _planted_test_rows(14), validation=4, seed=0)
+    result = bench.evaluate(
+        train, _planted_test_rows(14), validation=4, seed=0, dann_epochs=3
+    )  # a few: it runs
     methods = result["methods"]
-    assert set(methods) == {"influence_diagram", "default", "regression"}
+    assert set(methods) == {"influence_diagram", "default", "regression", "dann"}
     for m in methods.values():
         assert m["workloads"] == 10 and 0 <= m["accuracy_pct"] <= 100 and m["max_slowdown_pct"] >= 0
     assert methods["influence_diagram"]["accuracy_pct"] >= 70

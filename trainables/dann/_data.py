@@ -38,6 +38,8 @@ class DannData:
     workload_ids: np.ndarray  # the grouping key
     configs: list[dict[str, Any]]
     n_queries: np.ndarray
+    # sizes of the knob groups (one token each); None: the engine-generic groups of ``_features``
+    group_sizes: tuple[int, ...] | None = None
 
     def __len__(self) -> int:
         return len(self.y)
@@ -56,6 +58,7 @@ class DannData:
             self.workload_ids[index],
             [self.configs[i] for i in index],
             self.n_queries[index],
+            self.group_sizes,
         )
 
 

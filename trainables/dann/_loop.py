@@ -57,8 +57,8 @@ class TrainOutcome:
 
 
 def arch_for(data: DannData, cfg: DannConfig) -> DANNArch:
-    sizes = tuple(s.stop - s.start for s in group_slices())
-    assert len(sizes) == len(GROUPS)
+    sizes = data.group_sizes or tuple(s.stop - s.start for s in group_slices())
+    assert data.group_sizes or len(sizes) == len(GROUPS)
     return DANNArch(
         sizes, data.workload.shape[1], data.hardware.shape[1], data.plan.shape[1],
         cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.dropout,
