@@ -13,8 +13,14 @@
 Runs go through the search machinery (Ray Tune, two instances in their slots, records in Parquet under
 ``--work``); a rerun resumes: measured (mix, configuration) pairs are not repeated.
 
+``--postgres`` runs the generic part instead: the PostgreSQL diagram (``trainables.influence._postgres``) learned
+from the corpus's domain of this machine's slot, on held-out workloads (TPC-H 22, E2ETune sets never collected,
+TPC-DS 99 with ``--tpcds``), against the default, PGTune's configuration and the cost model's pick, each
+workload one search with a confirmation stage (re-measured interleaved with the default, in rounds).
+
     .venv/bin/python bench/influence.py                          # results: bench/results/influence.json
     .venv/bin/python bench/influence.py --train 40 --test 3 --validation 1 --out /tmp/i.json   # a quick look
+    .venv/bin/python bench/influence.py --postgres --workloads 6  # results: bench/results/influence-postgres.json
 """
 
 from __future__ import annotations
@@ -247,8 +253,84 @@ def evaluate(
     }
 
 
+def postgres(args: argparse.Namespace) -> dict[str, Any]:
+    """The PostgreSQL diagram against the default, PGTune and the cost model's pick on held-out workloads."""
+    import importlib.util
+    import shutil
+
+    from raytune.backends import config_key
+    from raytune.corpus import Corpus
+    from raytune.hardware import detect_hardware
+    from raytune.home import ensure_home
+    from raytune.optimizers import rule_config
+    from raytune.records import Objective
+    from raytune.slots import resolve_shape
+    from raytune.tune import SearchSpec, WorkloadSpec, run_search
+    from raytune.workloads import make_workload
+    from trainables.dann import CostModel, describe_workload
+    from trainables.influence._postgres import fit_postgres_diagram, recommend_postgres
+    from trainables.recommender._labels import batched_best
+
+    spec_ = importlib.util.spec_from_file_location("bench_recommend", HERE / "recommend.py")
+    rec = importlib.util.module_from_spec(spec_)
+    spec_.loader.exec_module(rec)
+    shape = resolve_shape(detect_hardware(), 2)
+    domain = f"postgres/{shape.cpus}cpu-{shape.memory_bytes / 1024**3:.1f}g"
+    model, cost = fit_postgres_diagram(Corpus(args.corpus), domain), CostModel.load(None)
+    settings = rec.SETTINGS
+    objective = Objective.for_workload(True, "", timeout_s=settings.timeout_s)
+    rules = rule_config("postgres", shape.hardware(), "olap")
+    per_workload = []
+    for i, (name, benchmark, file) in enumerate(rec.held_out(args.workloads, args.tpcds)):
+
+        def evaluated(name: str = name, benchmark: str = benchmark, file: Path | None = file, i: int = i) -> dict[str, Any]:  # fmt: skip
+            wl = WorkloadSpec(benchmark, args.pg_sf, str(file) if file else None)
+            workload = make_workload(
+                benchmark, sf=args.pg_sf, cache_dir=ensure_home() / "data", queries_file=file
+            )
+            w = describe_workload("postgres", workload, shape, explain=True)
+            states, config = recommend_postgres(model, w)
+            methods = {
+                "influence": config,
+                "surrogate": batched_best(cost.predict, w, seed=i)[0],
+                "rules": rules,
+            }
+            distinct = list({config_key(c): c for c in methods.values()}.values())
+            where = args.work / f"postgres-{name}"
+            shutil.rmtree(where, ignore_errors=True)
+            spec = SearchSpec(results_dir=where, engine="postgres", workload=wl, optimizer="configs",
+                              configs=distinct, trials=len(distinct), instances=2, settings=settings,
+                              confirm=len(distinct), confirm_rounds=args.rounds)  # fmt: skip
+            verdict = rec.judge(run_search(spec).rows(), methods, objective)
+            return {"workload": name, "levels": states, "methods": verdict}
+
+        part = rec.cached(args.work / f"postgres-{name}.json", evaluated)
+        per_workload.append(part)
+        line = "  ".join(f"{m} {v.get('ratio_to_default', float('nan')):.3f}{'*' if v.get('significant') else ''}"
+                         for m, v in part["methods"].items())  # fmt: skip
+        print(f"{name}: {line}", file=sys.stderr)
+    summary = {}
+    for m in ("influence", "surrogate", "rules"):
+        vals = [w["methods"][m] for w in per_workload if w["methods"].get(m, {}).get("ratio_to_default")]
+        summary[m] = {
+            "mean_ratio_to_default": statistics.fmean(v["ratio_to_default"] for v in vals) if vals else None,
+            "beats_default_significantly": sum(bool(v["significant"]) for v in vals),
+            "beats_rules_beyond_spread": sum(bool(v.get("beats_rules")) for v in vals),
+            "workloads": len(vals),
+        }
+    return {"slot": shape.describe(), "domain": domain, "sf": args.pg_sf, "rounds": args.rounds,
+            "weights": model.weights, "bins": model.meta.get("bins"), "training_examples": model.meta.get("examples"),
+            "summary": summary, "workloads": per_workload}  # fmt: skip
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--postgres", action="store_true", help="the generic part: the PostgreSQL diagram")
+    p.add_argument("--workloads", type=int, default=6, help="--postgres: held-out TPC-H workloads")
+    p.add_argument("--tpcds", action="store_true", help="--postgres: also the standard TPC-DS queries")
+    p.add_argument("--pg-sf", type=float, default=0.1, help="--postgres: scale factor (0.1, the corpus's)")
+    p.add_argument("--rounds", type=int, default=3, help="--postgres: confirmation rounds")
+    p.add_argument("--corpus", type=Path, default=ROOT / "data" / "corpus")
     p.add_argument(
         "--train", type=int, default=600, help="training runs: random workload x random combination"
     )
@@ -265,6 +347,18 @@ def main() -> int:
     p.add_argument("--out", type=Path, default=HERE / "results" / "influence.json")
     args = p.parse_args()
     t0 = time.perf_counter()
+    if args.postgres:
+        out = (
+            args.out
+            if args.out != HERE / "results" / "influence.json"
+            else HERE / "results" / "influence-postgres.json"
+        )
+        result = {"command": " ".join(["python", "bench/influence.py", *sys.argv[1:]]),
+                  "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"), **postgres(args), "wall_s": time.perf_counter() - t0}  # fmt: skip
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=1, default=float) + "\n")
+        print(f"-> {out}", file=sys.stderr)
+        return 0
     train_rows = collect(training_items(args.train, args.seed), args.work / "train", args)
     train = examples_from_rows(train_rows)
     train_mixes = {tuple(parse_mix(f"random:{i}").to_dict().values()) for i in range(args.train)}

@@ -110,6 +110,7 @@ class WorkloadInput:
         workload_id: A name for records.
         default_latency_s: Mean latency per query of a run under the default configuration (0: unknown). The
             model predicts each configuration's latency relative to it.
+        default_run_s: Seconds that run took, warm-up pass included (0: unknown): the counters' interval.
     """
 
     engine: str
@@ -120,6 +121,7 @@ class WorkloadInput:
     default_metrics: Mapping[str, float] = field(default_factory=dict)
     workload_id: str = ""
     default_latency_s: float = 0.0
+    default_run_s: float = 0.0
 
     def plan_text(self) -> str:
         """The text the plan embedding reads: every plan, in query order."""

@@ -34,5 +34,13 @@ def describe_workload(engine: str, workload: Any, shape: SlotShape, *, explain: 
     metrics = {k: v / run_s for k, v in record.metrics.items() if run_s > 0}
     latency = float(record.summary.get("mean_latency_s") or 0.0) if record.status.name == "SUCCEEDED" else 0.0
     return WorkloadInput(
-        engine, shape.cpus, shape.memory_bytes, features, compact_plans(record.plans), metrics, name, latency
+        engine,
+        shape.cpus,
+        shape.memory_bytes,
+        features,
+        compact_plans(record.plans),
+        metrics,
+        name,
+        latency,
+        run_s,
     )
