@@ -32,6 +32,7 @@ from raytune.engines._instance import EngineInstance
 from raytune.engines._lifecycle import InstanceState
 from raytune.errors import EngineError, KnobError
 from raytune.knobs import KnobSpace, KnobValue, load_catalog
+from raytune.lifetime import write_owner
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,9 @@ DB_FILE = "items.db"
 CONFIG_FILE = "knobs.json"
 DEFAULT_CACHE_BYTES = 4 * 1024 * 1024
 MAX_LOCKS = 200_000  # lock table sizes: the thesis's 4,000 runs out with 100 threads holding cursor locks
+LOCK_TIMEOUT_US = (
+    10_000_000  # a lock wait past 10 s ends like a deadlock (the workload retries the transaction)
+)
 POLICIES = (
     "default",
     "expire",
@@ -60,6 +64,11 @@ def _bdb() -> Any:
             f"the berkeleydb bindings are not installed ({exc}); run make install (needs Debian's libdb5.3-dev)"
         ) from None
     return db
+
+
+def _message(exc: BaseException) -> str:
+    """A Berkeley DB error's text without its error number."""
+    return str(exc.args[-1]) if exc.args else type(exc).__name__
 
 
 def _policy_flag(db: Any, policy: str) -> int:
@@ -152,6 +161,7 @@ class BerkeleyDBInstance(EngineInstance):
     def _make_dirs(self) -> None:
         self.paths.root.mkdir(parents=True, exist_ok=True)
         self.paths.log.touch()
+        write_owner(self.paths.root, None)  # a dead owner's directory is swept
 
     def _server_command(self) -> list[str]:
         raise EngineError("berkeleydb is embedded: there is no server command")
@@ -169,6 +179,8 @@ class BerkeleyDBInstance(EngineInstance):
             return
         db = _bdb()
         values = self._configured()
+        self._log_offset = self.paths.log.stat().st_size if self.paths.log.exists() else 0
+        env = handle = None
         try:
             self._ensure_layout(Layout.of(values))
             env = db.DBEnv()
@@ -176,13 +188,17 @@ class BerkeleyDBInstance(EngineInstance):
             env.set_lk_detect(_policy_flag(db, values.get("deadlock_policy", "random")))
             for setter in (env.set_lk_max_locks, env.set_lk_max_objects, env.set_lk_max_lockers):
                 setter(MAX_LOCKS)
+            env.set_timeout(LOCK_TIMEOUT_US, db.DB_SET_LOCK_TIMEOUT)
             env.set_flags(db.DB_TXN_WRITE_NOSYNC, 1)
             env.open(str(self.paths.data), self._env_flags(db))
             handle = db.DB(env)
             handle.open(DB_FILE, dbtype=db.DB_BTREE, flags=db.DB_THREAD | db.DB_AUTO_COMMIT)
         except db.DBError as exc:
-            self._log(f"ERROR: open failed: {exc}")
-            raise EngineError(f"berkeleydb could not open {self.paths.data}: {exc}") from None
+            for opened in (handle, env):
+                if opened is not None:
+                    opened.close()
+            self._log(f"ERROR: open failed: {_message(exc)}")
+            raise EngineError(f"berkeleydb could not open {self.paths.data}: {_message(exc)}") from None
         self.env, self.db = env, handle
         self.rmw = values.get("db_rmw", "off") in ("on", "true", "1")
         self.state = InstanceState.RUNNING
@@ -201,17 +217,26 @@ class BerkeleyDBInstance(EngineInstance):
         )
 
     def stop(self) -> None:
-        """Closes the database and the environment (a private environment's log and regions go with it)."""
-        if self.db is not None:
-            self.db.close()
-            self.db = None
-        if self.env is not None:
-            self.env.lsn_reset(DB_FILE)  # the file no longer refers to this environment's log
-            self.env.close()
-            self.env = None
-            self._log("closed")
+        """Closes the database and the environment (a private environment's regions go with it).
+
+        Raises:
+            EngineError: Berkeley DB failed to close them (both handles are dropped all the same).
+        """
+        db, env = self.db, self.env
+        self.db = self.env = None
         if self.state is InstanceState.RUNNING:
             self.state = InstanceState.STOPPED
+        try:
+            if db is not None:
+                db.close()
+            if env is not None:
+                env.lsn_reset(DB_FILE)  # the file no longer refers to this environment's log
+        except _bdb().DBError as exc:
+            raise EngineError(f"berkeleydb could not close {self.paths.data}: {_message(exc)}") from None
+        finally:
+            if env is not None:
+                env.close()
+                self._log("closed")
 
     def kill(self) -> None:
         self.stop()
@@ -290,12 +315,17 @@ class BerkeleyDBInstance(EngineInstance):
         t0 = time.perf_counter()
         db = _bdb()
         source = db.DB()
-        source.open(str(path), dbtype=db.DB_BTREE, flags=db.DB_RDONLY)
         tmp = path.with_name(path.name + ".rebuild")
         try:
+            source.open(str(path), dbtype=db.DB_BTREE, flags=db.DB_RDONLY)
             cursor = source.cursor()
-            _rebuild(tmp, layout, _cursor_items(cursor))
-            cursor.close()
+            try:
+                _rebuild(tmp, layout, _cursor_items(cursor))
+            finally:
+                cursor.close()
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         finally:
             source.close()
         os.replace(tmp, path)
@@ -401,8 +431,10 @@ def _rebuild(path: Path, layout: Layout, items: Iterable[tuple[bytes, bytes]]) -
         target.set_bt_minkey(layout.min_keys)
     except db.DBError as exc:
         target.close()
-        raise KnobError(f"berkeleydb refused the layout {layout}: {exc}") from None
-    target.open(str(path), dbtype=db.DB_BTREE, flags=db.DB_CREATE)
-    for key, value in items:
-        target.put(key, value)
-    target.close()
+        raise KnobError(f"berkeleydb refused the layout {layout}: {_message(exc)}") from None
+    try:
+        target.open(str(path), dbtype=db.DB_BTREE, flags=db.DB_CREATE)
+        for key, value in items:
+            target.put(key, value)
+    finally:
+        target.close()

@@ -98,7 +98,9 @@ def make_trainable(pool_name: str, knob_space: Any) -> Any:
         pool = ray.get_actor(pool_name, namespace=POOL_NAMESPACE)
         given: dict[str, Any] = json.loads(params[CONFIG_KEY]) if CONFIG_KEY in params else {}
         config = given["config"] if given else decode(knob_space, params)
-        variant = TrialVariant(given.get("queries_file"), given.get("plans"), given.get("mix")) if given else None
+        variant = (
+            TrialVariant(given.get("queries_file"), given.get("plans"), given.get("mix")) if given else None
+        )
         backend = RayPoolBackend(pool, node_id, variant)
         record = backend.measure(config, trial_id)
         status = record.status

@@ -9,7 +9,7 @@ with 90% of accesses to the locality set and ``size_loc`` % to large items.
 
 Scale: the thesis's 490,000 items and 64 MB cache ran 14 minutes per run on a 333 MHz machine. Here ``sf`` 1 is
 24,500 items (1/20) with a cache of about half the database under the default layout (as there), and a run lasts
-until steady state: samples every second, stable when the last 5 samples of throughput, misses/txn, faults/txn and
+until steady state: samples every 2 seconds, stable when the last 5 samples of throughput, misses/txn, faults/txn and
 dirty evictions/txn each have an SD under 5% of their mean or under 0.01 (section 6.3), or until the duration limit.
 """
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from raytune.errors import EngineError
 from raytune.measurement import OltpResult, detect_steady_state
 from raytune.measurement._oltp import ClientFailedError
 from raytune.measurement._stats import percentile
@@ -39,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 SAMPLE_S = 2.0
 WINDOW = 5
+JOIN_TIMEOUT_S = 30.0  # for every thread together, after the run is told to stop
 # The monitored variables of the thesis: throughput, misses/txn, faults/txn, dirty evictions/txn.
 MONITORED = ("tps", "misses", "faults", "dirty_evicts")
 
@@ -90,10 +92,13 @@ class _Driver:
         for t in self.threads:
             t.start()
 
-    def finish(self) -> None:
+    def finish(self) -> list[str]:
+        """Stops the threads (one deadline for all); the names of any still running."""
         self.stop.set()
+        deadline = time.monotonic() + JOIN_TIMEOUT_S
         for t in self.threads:
-            t.join(timeout=30)
+            t.join(timeout=max(0.0, deadline - time.monotonic()))
+        return [t.name for t in self.threads if t.is_alive()]
 
     def _loop(self, index: int, seed: int) -> None:
         r, c, m = random.Random(seed * 100_003 + index), self.counters[index], self.mix
@@ -106,14 +111,22 @@ class _Driver:
                 while done is None and not self.stop.is_set():  # a deadlock victim retries until the run ends
                     seed_state = r.getstate()
                     txn = self.env.txn_begin()
+                    committed = False
                     try:
-                        done = self._cursor_txn(txn, r, n, update) if cursor else self._get_txn(txn, r, n, update)
+                        done = (
+                            self._cursor_txn(txn, r, n, update)
+                            if cursor
+                            else self._get_txn(txn, r, n, update)
+                        )
                         txn.commit()
+                        committed = True
                     except self.db_module.DBLockDeadlockError:
-                        txn.abort()
                         done = None
                         c.retries += 1
                         r.setstate(seed_state)  # the retry repeats the same transaction
+                    finally:
+                        if not committed:
+                            txn.abort()  # its locks go, whatever ended it
                 if done is None:
                     break
                 read, written, overflow, leaves = done
@@ -123,7 +136,7 @@ class _Driver:
                 c.overflow += overflow
                 c.leaves += leaves
                 c.latency_ms.append(1000 * (time.perf_counter() - t0))
-        except BaseException as exc:  # noqa: BLE001 - handed to the sampler, which stops the run with it
+        except BaseException as exc:  # noqa: BLE001 - handed to the sampler, which ends the run with it
             self.errors.append(exc)
             self.stop.set()
 
@@ -173,8 +186,8 @@ class _Driver:
             "leaves": sum(c.leaves for c in self.counters),
         }
 
-    def latencies_since(self, marks: list[int]) -> list[float]:
-        return [x for c, k in zip(self.counters, marks, strict=True) for x in c.latency_ms[k:]]
+    def latencies_between(self, start: list[int], end: list[int]) -> list[float]:
+        return [x for c, a, b in zip(self.counters, start, end, strict=True) for x in c.latency_ms[a:b]]
 
 
 def layout_facts(handle: Any, items: int, large_items: int) -> dict[str, float]:
@@ -194,15 +207,14 @@ def layout_facts(handle: Any, items: int, large_items: int) -> dict[str, float]:
     }
 
 
-def _warm_up(handle: Any) -> None:
-    """One read pass over the database, so that the run starts with a full cache."""
-    cursor = handle.db.cursor()
-    try:
-        row = cursor.first()
-        while row is not None:
-            row = cursor.next()
-    finally:
-        cursor.close()
+def _warm_up(handle: Any, workload: DbPerfWorkload, items_per_leaf: float) -> None:
+    """Reads one item of every 8th leaf page, so that the run starts with a warm cache without the false steady
+    state a sequential scan gives (thesis section 6.4)."""
+    space = workload.space
+    stride = max(1, int(8 * items_per_leaf))
+    for i in range(0, space.items, stride):
+        a, rest = divmod(i, B_SLOTS * C_SLOTS)
+        handle.db.get(space.key(a, *divmod(rest, C_SLOTS)))
 
 
 def _sample(
@@ -238,7 +250,7 @@ def run_mix(
 
     with instance.connect() as handle:
         layout = layout_facts(handle, workload.space.items, workload.space.large_items)
-        _warm_up(handle)
+        _warm_up(handle, workload, layout["items_per_leaf"])
         driver = _Driver(workload, handle, layout)
         samples: list[dict[str, float]] = []
         prev = {**{k: float(v) for k, v in counters(handle.env).items()}, **driver.totals()}  # type: ignore[arg-type]
@@ -250,7 +262,7 @@ def run_mix(
             while True:
                 time.sleep(max(0.0, last + SAMPLE_S - time.perf_counter()))
                 if driver.errors:
-                    raise ClientFailedError(f"dbperf transaction failed: {driver.errors[0]}")
+                    _raise_failure(driver.errors[0])
                 now_t = time.perf_counter()
                 marks.append([len(c.latency_ms) for c in driver.counters])
                 sample, prev = _sample(driver, lambda: counters(handle.env), prev, now_t - last)
@@ -262,8 +274,22 @@ def run_mix(
                 if _all_stable(samples) or now_t - t_start >= duration_s:
                     break
         finally:
-            driver.finish()
+            stuck = driver.finish()
+        if stuck:
+            raise EngineError(
+                f"{len(stuck)} dbperf threads did not stop within {JOIN_TIMEOUT_S:.0f}s of the run's end"
+            )
     return _result(workload, samples, snapshots, marks, driver, layout, time.perf_counter() - t_start)
+
+
+def _raise_failure(exc: BaseException) -> None:
+    """A Berkeley DB error ends the run as the configuration's failure; anything else is a bug and propagates."""
+    from berkeleydb import db
+
+    if isinstance(exc, db.DBError):
+        message = exc.args[-1] if exc.args else type(exc).__name__
+        raise ClientFailedError(f"dbperf transaction failed: {type(exc).__name__}: {message}") from exc
+    raise exc
 
 
 def _all_stable(samples: list[dict[str, float]]) -> bool:
@@ -287,7 +313,7 @@ def _result(
     commits = max(d["commits"], 1.0)
     tps = [s["tps"] for s in samples]
     steady = detect_steady_state(tps, WINDOW)
-    latencies = driver.latencies_since(marks[first])
+    latencies = driver.latencies_between(marks[first], marks[-1])
     per_txn = {
         "leaves": d["leaves"] / commits,
         "overflows": d["overflow_items"] / commits,

@@ -45,7 +45,9 @@ class DannPicker:
         states = [{d: str(examples.columns[d][i]) for d in DECISIONS} for i in range(len(examples))]
         knobs = np.array([knob_features(s) for s in states], dtype=np.float32)
         groups = np.array([",".join(f"{v:g}" for v in row) for row in workload])
-        data = _data(workload, knobs, np.log(examples.throughput), groups)
+        data = _data(
+            workload, knobs, np.log(np.maximum(examples.throughput, 1e-3)), groups
+        )  # 0 tps: no commits
         rng = np.random.default_rng(seed)
         unique = np.unique(groups)
         val_groups = set(rng.choice(unique, max(1, len(unique) * 15 // 100), replace=False))

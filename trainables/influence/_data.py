@@ -8,6 +8,7 @@ leaf page), where the thesis instrumented Berkeley DB; the other intermediates f
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,8 @@ import numpy as np
 
 from raytune.errors import KnobrayError
 from trainables.influence._structure import MIX
+
+logger = logging.getLogger(__name__)
 
 MB = 1024 * 1024
 LEAF_LOCALITY = 90.0  # def_leaf_loc, fixed in the thesis's experiments
@@ -110,11 +113,15 @@ def examples_from_rows(rows: Iterable[Mapping[str, Any]]) -> Examples:
     Raises:
         KnobrayError: No record is a succeeded Berkeley DB dbperf run.
     """
+    rows = list(rows)
     found = [e for e in (example_of(r) for r in rows) if e is not None]
+    if len(found) < len(rows):
+        logger.info("%d of %d records are not succeeded dbperf runs of the 32 combinations: left out",
+                    len(rows) - len(found), len(rows))  # fmt: skip
     if not found:
         raise KnobrayError(
-            "no succeeded Berkeley DB dbperf runs in the records; collect some with "
-            "python -m raytune.search --engine berkeleydb (or bench/influence.py)"
+            f"none of the {len(rows)} records is a succeeded Berkeley DB dbperf run of the thesis's 32 knob "
+            "combinations; collect them with bench/influence.py"
         )
     names = [k for k in found[0] if k != "throughput"]
     columns = {k: np.array([e[k] for e in found], dtype=object if isinstance(found[0][k], str) else float)

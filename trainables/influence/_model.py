@@ -163,6 +163,11 @@ class InfluenceModel:
         chosen: dict[str, int] = {}
         for d in self.structure.decision_order:
             policy = ie.optimalDecision(d)
+            free = [n for n in policy.names if n not in chosen]
+            if free != [d]:
+                raise KnobrayError(
+                    f"decision {d}'s policy depends on unobserved {', '.join(n for n in free if n != d)}"
+                )
             given = {n: chosen[n] for n in policy.names if n in chosen}
             row = np.asarray(policy[given] if given else policy.toarray()).reshape(-1)
             chosen[d] = int(np.argmax(row))
@@ -236,7 +241,12 @@ class InfluenceModel:
         if not path.exists():
             raise KnobrayError(f"{directory} holds no influence diagram (diagram.json); train one with "
                                "python -m trainables.train influence --records DIR --out DIR")  # fmt: skip
-        doc = json.loads(path.read_text())
+        try:
+            doc = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise KnobrayError(
+                f"{path} is not a saved diagram ({exc.msg} at line {exc.lineno}); train it again"
+            ) from None
         nodes = tuple(Node(n, NodeKind(k), tuple(p), tuple(s)) for n, k, p, s in doc["structure"]["nodes"])
         structure = Structure(nodes, tuple(doc["structure"]["decision_order"]))
         disc = Discretization({k: tuple(v) for k, v in doc["cutoffs"].items()},
