@@ -39,7 +39,7 @@ def _planted_test_rows(workloads: int) -> list[dict]:
 
 def test_evaluation_on_planted_runs(tmp_path: Path) -> None:
     bench = _bench()
-    train = examples_from_rows(TrialStore(write_planted_records(tmp_path / "train", 600)).rows())
+    train = examples_from_rows(TrialStore(write_planted_records(tmp_path / "train", 400)).rows())
     result = bench.evaluate(
         train, _planted_test_rows(14), validation=4, seed=0, dann_epochs=3
     )  # a few: it runs
@@ -51,5 +51,5 @@ def test_evaluation_on_planted_runs(tmp_path: Path) -> None:
     assert methods["influence_diagram"]["mean_slowdown_pct"] < methods["default"]["mean_slowdown_pct"]
     assert result["value_bins"] in (10, 20) and set(result["validation"]) == {"10", "20"}
     assert [c["fraction"] for c in result["learning_curve"]] == [0.1, 0.2, 0.4, 0.6, 0.8, 1.0]
-    assert result["sizes"] == {"train_runs": 600, "validation_workloads": 4, "test_workloads": 10,
+    assert result["sizes"] == {"train_runs": 400, "validation_workloads": 4, "test_workloads": 10,
                                "test_runs": 320}  # fmt: skip

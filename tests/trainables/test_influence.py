@@ -190,13 +190,13 @@ def test_train_and_recommend_from_the_command_line(tmp_path: Path) -> None:
 
     from tests.trainables.planted_bdb import write_planted_records
 
-    records = write_planted_records(tmp_path / "runs", 800)
+    records = write_planted_records(tmp_path / "runs", 500)
     model = tmp_path / "model"
     root = Path(__file__).resolve().parents[2]
     train = subprocess.run([sys.executable, "-m", "trainables.train", "influence", "--records", str(records),
                             "--out", str(model)], capture_output=True, text=True, cwd=root, timeout=600)  # fmt: skip
     assert train.returncode == 0, train.stderr[-2000:]
-    assert (model / "diagram.json").exists() and "800 runs" in train.stdout
+    assert (model / "diagram.json").exists() and "500 runs" in train.stdout
     metrics = json.loads((model / "metrics.json").read_text())
     assert metrics["weights"]["waits_txn"] < 0 and metrics["weights"]["misses_txn"] < 0
     busy = {"concurrency": 100, "pct_cursors": 0, "items_curs": 50, "items_non_curs": 40, "pct_updates": 75,
