@@ -136,6 +136,7 @@ class BerkeleyDBInstance(EngineInstance):
 
     engine = "berkeleydb"
     server_binary = ""
+    embedded = True
     sql: ClassVar[SqlDialect] = KeyValueDialect()
 
     def __init__(self, root: Path, *, bin_dir: Path | None = None, port: int | None = None) -> None:

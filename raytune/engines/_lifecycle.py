@@ -64,6 +64,7 @@ class ServerLifecycle(abc.ABC):
 
     engine: ClassVar[str]
     server_binary: ClassVar[str]  # the server executable's name in ``bin_dir``
+    embedded: ClassVar[bool] = False  # runs inside the trial's process: no server, no port
     stop_signal: ClassVar[int] = signal.SIGTERM
 
     def __init__(self, root: Path, *, bin_dir: Path | None = None, port: int | None = None) -> None:

@@ -25,14 +25,14 @@ def test_moe_benchmark_writes_results(tmp_path: Path) -> None:
     data = write_lakehelm_layout(tmp_path / "data", benchmark="toy", sf=1)
     out, work = tmp_path / "moe.json", str(tmp_path / "work")
     proc = _run_bench(
-        "--data", str(data), "--seeds", "2", "--epochs", "2", "--steps", "4", "--out", str(out), "--work", work,
+        "--data", str(data), "--seeds", "1", "--epochs", "2", "--steps", "4", "--out", str(out), "--work", work,
         timeout=900,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
     (row,) = report["results"]
     assert row["benchmark"] == "toy" and row["sf"] == 1 and row["lakehelm_published_ratio"] is None
-    assert len(row["test_ratio"]["per_seed"]) == 2 and row["test_ratio"]["mean"] >= 1.0
+    assert len(row["test_ratio"]["per_seed"]) == 1 and row["test_ratio"]["mean"] >= 1.0
     assert row["best_fixed_ratio"]["mean"] >= 1.0 and row["train_seconds"]["mean"] > 0
     assert "toy" in proc.stdout and report["command"].startswith("python bench/moe.py")
     # --collect rebuilds the summary from the per-seed metrics without training

@@ -17,13 +17,13 @@ def test_search_runs_dbperf_trials_on_berkeleydb(tmp_path: Path) -> None:
     results = tmp_path / "run"
     proc = search(
         "--engine", "berkeleydb", "--mix", "random:3", "--sf", "0.2", "--duration", "12",
-        "--optimizer", "random", "--trials", "3", "--confirm", "0", "--results", str(results),
+        "--optimizer", "random", "--trials", "2", "--confirm", "0", "--results", str(results),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = TrialStore(results).rows()
-    assert len(rows) == 3 and {r["status"] for r in rows} == {"SUCCEEDED"}, [r.get("error") for r in rows]
+    assert len(rows) == 2 and {r["status"] for r in rows} == {"SUCCEEDED"}, [r.get("error") for r in rows]
     assert {r["engine"] for r in rows} == {"berkeleydb"}
-    assert {r["baseline"] for r in rows} >= {"default", "rules"}
+    assert {r["baseline"] for r in rows} == {"default", "rules"}
     rules = next(r for r in rows if r["baseline"] == "rules")
     assert rules["applied"]["db_rmw"] == "on" and rules["applied"]["deadlock_policy"] == "minwrite"
     for r in rows:

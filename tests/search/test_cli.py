@@ -75,7 +75,7 @@ def test_interrupted_search_resumes_with_every_trial_recorded_once(tmp_path: Pat
         "--sf",
         "0.01",
         "--repeats",
-        "8",
+        "4",
         "--timeout",
         "20",
         "--trials",
@@ -143,7 +143,7 @@ def test_sigkilled_driver_leaves_nothing_behind_and_resume_completes(
     tmp_path: Path, knobray_home: Path
 ) -> None:
     results = tmp_path / "killed"
-    args = ["--sf", "0.01", "--repeats", "8", "--timeout", "20", "--trials", "6", "--optimizer", "random"]
+    args = ["--sf", "0.01", "--repeats", "4", "--timeout", "20", "--trials", "6", "--optimizer", "random"]
     args += ["--confirm", "1", "--confirm-rounds", "1", "--results", str(results)]
     proc = subprocess.Popen(
         [sys.executable, "-m", "raytune.search", *args],

@@ -59,7 +59,7 @@ def test_gpu_without_cuda_is_refused(lakehelm_root: Path, tmp_path: Path) -> Non
 def test_ray_train_with_two_cpu_workers(lakehelm_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     proc = _run(
-        "moe", "--data", str(lakehelm_root), "--benchmark", "toy", "--sf", "1", "--epochs", "3", "--steps", "6",
+        "moe", "--data", str(lakehelm_root), "--benchmark", "toy", "--sf", "1", "--epochs", "3", "--steps", "3",
         "--workers", "2", "--out", str(out),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
