@@ -322,15 +322,7 @@ def postgres(args: argparse.Namespace) -> dict[str, Any]:
         line = "  ".join(f"{m} {v.get('ratio_to_default', float('nan')):.3f}{'*' if v.get('significant') else ''}"
                          for m, v in part["methods"].items())  # fmt: skip
         print(f"{name}: {line}", file=sys.stderr)
-    summary = {}
-    for m in ("influence", "surrogate", "rules"):
-        vals = [w["methods"][m] for w in per_workload if w["methods"].get(m, {}).get("ratio_to_default")]
-        summary[m] = {
-            "mean_ratio_to_default": statistics.fmean(v["ratio_to_default"] for v in vals) if vals else None,
-            "beats_default_significantly": sum(bool(v["significant"]) for v in vals),
-            "beats_rules_beyond_spread": sum(bool(v.get("beats_rules")) for v in vals),
-            "workloads": len(vals),
-        }
+    summary = rec.summarise(per_workload, ("influence", "surrogate", "rules"))
     return {"slot": shape.describe(), "domain": domain, "sf": args.pg_sf, "rounds": args.rounds,
             "weights": model.weights, "bins": model.meta.get("bins"), "training_examples": model.meta.get("examples"),
             "summary": summary, "workloads": per_workload}  # fmt: skip

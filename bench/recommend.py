@@ -231,10 +231,10 @@ def evaluate(
             "predicted_gain_pct": rec1.predicted_gain_pct, "methods": verdict}  # fmt: skip
 
 
-def summarise(per_workload: list[dict[str, Any]]) -> dict[str, Any]:
+def summarise(per_workload: list[dict[str, Any]], methods: tuple[str, ...] = METHODS) -> dict[str, Any]:
     """Per method: mean confirmed ratio, and on how many workloads it beats the default and the rules."""
     summary = {}
-    for m in METHODS:
+    for m in methods:
         vals = [w["methods"][m] for w in per_workload if w["methods"].get(m, {}).get("ratio_to_default")]
         summary[m] = {
             "mean_ratio_to_default": statistics.fmean(v["ratio_to_default"] for v in vals) if vals else None,
