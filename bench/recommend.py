@@ -170,6 +170,7 @@ def speedup(
     (strictly, and within 5% of it: a single run's noise). Each search is kept, so a rerun resumes."""
     warm = [r.config for r in model.recommend(w, cost_model=cost, candidates=8, top=3)]
     result: dict[str, Any] = {"seeds": []}
+    curves_by_seed = []
     for seed in range(seeds):
         curves = {}
         for mode in ("cold", "warm"):
@@ -185,6 +186,7 @@ def speedup(
                 return {"curve": best_so_far(run_search(spec).rows())}
 
             curves[mode] = cached(where / "curve.json", search)["curve"]
+        curves_by_seed.append(curves)
         target = curves["cold"][-1]
         result["seeds"].append({
             "cold_best": target, "warm_best": curves["warm"][-1],
@@ -195,7 +197,30 @@ def speedup(
         # A warm run that never gets there counts as needing one trial more than it had.
         ratios = [s[key]["cold"] / (s[key]["warm"] or trials + 1) for s in result["seeds"]]
         result[f"speedup_{key[10:]}"] = {"mean": statistics.fmean(ratios), "per_seed": ratios}
+        result[f"seeds_{key}"] = {m: [s[key][m] for s in result["seeds"]] for m in ("cold", "warm")}
+    result["curves"] = curves_by_seed
     return result
+
+
+def geometric_mean(values: list[float]) -> float:
+    return float(np.exp(np.mean(np.log(values))))
+
+
+def summarise_speedup(runs: list[dict[str, Any]], trials: int) -> dict[str, Any]:
+    """Across workloads and seeds: the speed-up ratios (arithmetic and geometric mean, median, how many above 1)
+    and, per mode, the geometric mean of each search's best after k trials relative to its own default run."""
+    out: dict[str, Any] = {}
+    for key in ("cold_best", "within_5pct"):
+        ratios = [x for r in runs for x in r[f"speedup_{key}"]["per_seed"]]
+        out[key] = {"mean": statistics.fmean(ratios), "geometric_mean": geometric_mean(ratios),
+                    "median": statistics.median(ratios), "above_1": sum(x > 1 for x in ratios),
+                    "searches": len(ratios)}  # fmt: skip
+    ks = [k for k in (2, 4, 5, 10, 20, 50) if k <= trials]
+    out["best_after_k_over_default"] = {
+        mode: {k: geometric_mean([c[mode][k - 1] / c[mode][0] for r in runs for c in r["curves"]]) for k in ks}
+        for mode in ("cold", "warm")
+    }  # fmt: skip
+    return out
 
 
 def evaluate(
@@ -319,6 +344,7 @@ def main() -> int:
             "trials": args.speedup_trials, "seeds": args.speedup_seeds, "workloads": runs,
             "mean_speedup_cold_best": statistics.fmean(r["speedup_cold_best"]["mean"] for r in runs),
             "mean_speedup_within_5pct": statistics.fmean(r["speedup_within_5pct"]["mean"] for r in runs),
+            "summary": summarise_speedup(runs, args.speedup_trials),
         }  # fmt: skip
     result["wall_s"] = time.perf_counter() - t0
     args.out.parent.mkdir(parents=True, exist_ok=True)
