@@ -337,13 +337,13 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=3, help="--postgres: confirmation rounds")
     p.add_argument("--corpus", type=Path, default=ROOT / "data" / "corpus")
     p.add_argument(
-        "--train", type=int, default=600, help="training runs: random workload x random combination"
+        "--train", type=int, default=300, help="training runs: random workload x random combination"
     )
-    p.add_argument("--test", type=int, default=40, help="test workloads, each run under all 32 combinations")
-    p.add_argument("--validation", type=int, default=8, help="test workloads used to choose the variant")
+    p.add_argument("--test", type=int, default=24, help="test workloads, each run under all 32 combinations")
+    p.add_argument("--validation", type=int, default=4, help="test workloads used to choose the variant")
     p.add_argument("--sf", type=float, default=0.2, help="db_perf scale: 24,500 x sf items (0.2: 4,900)")
     p.add_argument(
-        "--duration", type=int, default=30, help="longest run in seconds (a run stops at steady state)"
+        "--duration", type=int, default=20, help="longest run in seconds (a run stops at steady state)"
     )
     p.add_argument("--instances", type=int, default=2)
     p.add_argument("--batch", type=int, default=64, help="runs per Ray Tune stage")
