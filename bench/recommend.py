@@ -197,13 +197,8 @@ def speedup(
         # A warm run that never gets there counts as needing one trial more than it had.
         ratios = [s[key]["cold"] / (s[key]["warm"] or trials + 1) for s in result["seeds"]]
         result[f"speedup_{key[10:]}"] = {"mean": statistics.fmean(ratios), "per_seed": ratios}
-        result[f"seeds_{key}"] = {m: [s[key][m] for s in result["seeds"]] for m in ("cold", "warm")}
     result["curves"] = curves_by_seed
     return result
-
-
-def geometric_mean(values: list[float]) -> float:
-    return float(np.exp(np.mean(np.log(values))))
 
 
 def summarise_speedup(runs: list[dict[str, Any]], trials: int) -> dict[str, Any]:
@@ -212,12 +207,12 @@ def summarise_speedup(runs: list[dict[str, Any]], trials: int) -> dict[str, Any]
     out: dict[str, Any] = {}
     for key in ("cold_best", "within_5pct"):
         ratios = [x for r in runs for x in r[f"speedup_{key}"]["per_seed"]]
-        out[key] = {"mean": statistics.fmean(ratios), "geometric_mean": geometric_mean(ratios),
+        out[key] = {"mean": statistics.fmean(ratios), "geometric_mean": statistics.geometric_mean(ratios),
                     "median": statistics.median(ratios), "above_1": sum(x > 1 for x in ratios),
                     "searches": len(ratios)}  # fmt: skip
     ks = [k for k in (2, 4, 5, 10, 20, 50) if k <= trials]
     out["best_after_k_over_default"] = {
-        mode: {k: geometric_mean([c[mode][k - 1] / c[mode][0] for r in runs for c in r["curves"]]) for k in ks}
+        mode: {k: statistics.geometric_mean([c[mode][k - 1] / c[mode][0] for r in runs for c in r["curves"]]) for k in ks}
         for mode in ("cold", "warm")
     }  # fmt: skip
     return out
