@@ -7,8 +7,10 @@
 3. Methods, on the test workloads: the influence diagram, the default settings, the thesis's regression baseline
    (32 per-combination OLS fits of ln(throughput) with backward elimination, section 7.4.3), knobray's cost-model
    network trained on the same runs (``trainables.influence._dann``), and the learning curve of the diagram over
-   training fractions. Per method: accuracy (% of workloads whose pick is within 5% of the
-   best of the 32 measured), average slowdown of the non-optimal picks, mean slowdown over all, the tail.
+   training fractions; two simple references: the one combination best on the training runs (``best_fixed``) and
+   a uniformly random pick (``random_pick``, its expectation). Per method: accuracy (% of workloads whose pick is
+   within 5% of the best of the 32 measured, with a 95% Wilson interval), average slowdown of the non-optimal
+   picks, mean slowdown over all, the tail. ``measurement`` says how precise one run is.
 
 Runs go through the search machinery (Ray Tune, two instances in their slots, records in Parquet under
 ``--work``); a rerun resumes: measured (mix, configuration) pairs are not repeated.
@@ -199,6 +201,43 @@ def test_table(rows: list[dict[str, Any]]) -> dict[tuple[float, ...], dict[str, 
     return {k: v for k, v in table.items() if len(v["tps"]) == len(COMBOS)}
 
 
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (95% by default)."""
+    p, denom = successes / n, 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def best_fixed_combination(train: Examples) -> dict[str, str]:
+    """The one combination of highest mean ln(throughput) over the training runs (a strong simple baseline)."""
+    logs: dict[tuple[str, ...], list[float]] = defaultdict(list)
+    for r in range(len(train)):
+        combo = tuple(str(train.columns[d][r]) for d in DECISIONS)
+        logs[combo].append(float(np.log(max(train.throughput[r], MIN_TPS))))
+    return dict(zip(DECISIONS, max(logs, key=lambda c: statistics.fmean(logs[c])), strict=True))
+
+
+def measurement_quality(rows: list[dict[str, Any]], entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """How precise one run is: steady-state share, the relative standard error of a run's window mean, and how
+    many of the 32 combinations lie within 5% of each test workload's best (ties a single run cannot break)."""
+    rel_se, steady = [], []
+    for r in rows:
+        oltp = r.get("oltp") or {}
+        window = (oltp.get("samples_tps") or [])[-int((oltp.get("steady") or {}).get("window") or 5) :]
+        if len(window) > 1 and statistics.fmean(window) > 0:
+            rel_se.append(statistics.stdev(window) / statistics.fmean(window) / np.sqrt(len(window)))
+        steady.append(bool((oltp.get("steady") or {}).get("stable")))
+    near = [sum(t >= (1 - ACCURATE) * max(e["tps"].values()) for t in e["tps"].values()) for e in entries]
+    return {
+        "runs": len(rows),
+        "steady_pct": 100 * statistics.fmean(steady) if steady else None,
+        "window_rel_se_pct_median": 100 * statistics.median(rel_se) if rel_se else None,
+        "window_rel_se_pct_p90": 100 * float(np.quantile(rel_se, 0.9)) if rel_se else None,
+        "combinations_within_5pct_of_best_median": statistics.median(near) if near else None,
+    }
+
+
 def score(picks: list[tuple[dict[str, str], dict[str, Any]]]) -> dict[str, Any]:
     """The thesis's metrics over (pick, test workload) pairs."""
     slowdowns = []
@@ -206,8 +245,10 @@ def score(picks: list[tuple[dict[str, str], dict[str, Any]]]) -> dict[str, Any]:
         best = max(entry["tps"].values())
         slowdowns.append((best - entry["tps"][combo_key(pick)]) / best if best > 0 else 0.0)
     nonoptimal = [s for s in slowdowns if s > 0]
+    accurate = sum(s < ACCURATE for s in slowdowns)
     return {
-        "accuracy_pct": 100 * float(np.mean([s < ACCURATE for s in slowdowns])),
+        "accuracy_pct": 100 * accurate / len(slowdowns),
+        "accuracy_ci95_pct": [100 * b for b in wilson_interval(accurate, len(slowdowns))],
         "optimal_pct": 100 * float(np.mean([s == 0 for s in slowdowns])),
         "avg_slowdown_nonoptimal_pct": 100 * statistics.fmean(nonoptimal) if nonoptimal else 0.0,
         "mean_slowdown_pct": 100 * statistics.fmean(slowdowns),
@@ -238,7 +279,16 @@ def evaluate(
         "default": score([(DEFAULT, e) for e in tst]),
         "regression": score([(regression.pick(e["mix"]), e) for e in tst]),
         "dann": score([(dann.pick(e["mix"]), e) for e in tst]),
+        "best_fixed": score([(best_fixed_combination(train), e) for e in tst]),
+        "random_pick": score([(dict(zip(DECISIONS, c, strict=True)), e) for e in tst for c in e["tps"]]),
     }
+    per_workload = [
+        {"mix": e["mix"], "best": max(e["tps"], key=e["tps"].get), "best_tps": max(e["tps"].values()),
+         "default_tps": e["tps"][combo_key(DEFAULT)], **{name: combo_key(pick(e["mix"])) for name, pick in
+         (("influence_diagram", lambda m: diagram.recommend(m)[0]), ("regression", regression.pick),
+          ("dann", dann.pick))}}
+        for e in tst
+    ]  # fmt: skip
     curve = []
     rng = np.random.default_rng(seed)
     for fraction in (0.1, 0.2, 0.4, 0.6, 0.8, 1.0):
@@ -257,6 +307,8 @@ def evaluate(
         "bins": diagram.meta.get("bins"),
         "weights": diagram.weights,
         "learning_curve": curve,
+        "per_workload": per_workload,
+        "measurement": measurement_quality(test, tst),
         "sizes": {
             "train_runs": len(train),
             "validation_workloads": len(val),
