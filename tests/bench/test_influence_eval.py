@@ -44,9 +44,13 @@ def test_evaluation_on_planted_runs(tmp_path: Path) -> None:
         train, _planted_test_rows(14), validation=4, seed=0, dann_epochs=3
     )  # a few: it runs
     methods = result["methods"]
-    assert set(methods) == {"influence_diagram", "default", "regression", "dann"}
+    assert set(methods) == {"influence_diagram", "default", "regression", "dann", "best_fixed", "random_pick"}
     for m in methods.values():
         assert m["workloads"] == 10 and 0 <= m["accuracy_pct"] <= 100 and m["max_slowdown_pct"] >= 0
+        low, high = m["accuracy_ci95_pct"]
+        assert low <= m["accuracy_pct"] <= high
+    assert methods["influence_diagram"]["accuracy_pct"] > methods["random_pick"]["accuracy_pct"]
+    assert len(result["per_workload"]) == 10 and result["measurement"]["runs"] == 14 * 32
     assert methods["influence_diagram"]["accuracy_pct"] >= 70
     assert methods["influence_diagram"]["mean_slowdown_pct"] < methods["default"]["mean_slowdown_pct"]
     assert result["value_bins"] in (10, 20) and set(result["validation"]) == {"10", "20"}
