@@ -61,6 +61,7 @@ from trainables.influence import (  # noqa: E402
 from trainables.influence._dann import DannPicker  # noqa: E402
 
 COMBOS = [dict(zip(DECISIONS, c, strict=True)) for c in itertools.product(*DECISIONS.values())]
+COMBOS_KEYS = [tuple(c.values()) for c in COMBOS]
 DEFAULT = {d: s[0] for d, s in DECISIONS.items()}
 ACCURATE = 0.05  # slowdown below 5%: "accurate" (thesis 2.2)
 TEST_SEED_BASE = 1_000_000  # test mixes are drawn from seeds no training mix uses
@@ -238,6 +239,42 @@ def measurement_quality(rows: list[dict[str, Any]], entries: list[dict[str, Any]
     }
 
 
+def repeatability(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> dict[str, Any]:
+    """Two independent passes over the same workloads x 32 combinations: how far one run of a combination lies
+    from another run of it, and the accuracy of a perfect picker on single runs (the best of one pass scored
+    on the other, both ways): the ceiling of the thesis's metric at this precision of measurement."""
+    from scipy import stats
+
+    a, b = test_table(first), test_table(second)
+    common = sorted(set(a) & set(b))
+    logs = [abs(np.log(b[k]["tps"][c] / a[k]["tps"][c])) for k in common for c in COMBOS_KEYS
+            if a[k]["tps"][c] > 0 and b[k]["tps"][c] > 0]  # fmt: skip
+    oracle = [
+        (dict(zip(DECISIONS, max(x[k]["tps"], key=x[k]["tps"].get), strict=True)), y[k])
+        for k in common
+        for x, y in ((a, b), (b, a))
+    ]
+    per_workload = [
+        {"mix": a[k]["mix"], "spearman": float(stats.spearmanr([a[k]["tps"][c] for c in COMBOS_KEYS],
+                                                               [b[k]["tps"][c] for c in COMBOS_KEYS])[0]),
+         "best_first": max(a[k]["tps"], key=a[k]["tps"].get), "best_second": max(b[k]["tps"], key=b[k]["tps"].get),
+         "best_tps": [max(a[k]["tps"].values()), max(b[k]["tps"].values())]}
+        for k in common
+    ]  # fmt: skip
+    return {
+        "workloads": len(common),
+        "pairs": len(logs),
+        "abs_log_ratio_pct_median": 100 * statistics.median(logs) if logs else None,
+        "abs_log_ratio_pct_p90": 100 * float(np.quantile(logs, 0.9)) if logs else None,
+        "pairs_apart_5pct_or_more_pct": 100 * statistics.fmean(x >= np.log(1 / (1 - ACCURATE)) for x in logs)
+        if logs
+        else None,
+        "spearman_median": statistics.median(w["spearman"] for w in per_workload) if per_workload else None,
+        "oracle": score(oracle) if oracle else None,
+        "per_workload": per_workload,
+    }
+
+
 def score(picks: list[tuple[dict[str, str], dict[str, Any]]]) -> dict[str, Any]:
     """The thesis's metrics over (pick, test workload) pairs."""
     slowdowns = []
@@ -383,6 +420,38 @@ def postgres(args: argparse.Namespace) -> dict[str, Any]:
             "summary": summary, "workloads": per_workload}  # fmt: skip
 
 
+def _header(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "command": " ".join(["python", "bench/influence.py", *sys.argv[1:]]),
+        "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "machine": {"platform": platform.platform()},
+        "scale": {"items": int(24_500 * args.sf), "duration_limit_s": args.duration, "instances": args.instances,
+                  "cache_bytes_per_item": 86, "sample_s": 2, "window": 5},
+    }  # fmt: skip
+
+
+def measure_repeatability(args: argparse.Namespace, t0: float) -> int:
+    """The first ``--repeatability`` test workloads x 32 combinations, measured twice (the first pass is the
+    benchmark's own test runs, kept under ``--work``/test for a later full run)."""
+    train_mixes = {tuple(parse_mix(f"random:{i}").to_dict().values()) for i in range(args.train)}
+    items = test_items(args.repeatability, train_mixes)
+    first = collect(items, args.work / "test", args)
+    second = collect(items, args.work / "repeat", args)
+    result = {**_header(args), **repeatability(first, second), "wall_s": time.perf_counter() - t0}
+    out = (
+        args.out
+        if args.out != HERE / "results" / "influence.json"
+        else HERE / "results" / "influence-repeatability.json"
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1, default=float) + "\n")
+    oracle = result["oracle"] or {}
+    print(f"run to run: median |ln ratio| {result['abs_log_ratio_pct_median']:.1f}%, "
+          f"perfect picker on single runs: accuracy {oracle.get('accuracy_pct', float('nan')):.0f}%", file=sys.stderr)  # fmt: skip
+    print(f"-> {out}", file=sys.stderr)
+    return 0
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--postgres", action="store_true", help="the generic part: the PostgreSQL diagram")
@@ -401,6 +470,8 @@ def main() -> int:
         "--duration", type=int, default=20, help="longest run in seconds (a run stops at steady state)"
     )
     p.add_argument("--instances", type=int, default=2)
+    p.add_argument("--repeatability", type=int, default=0, metavar="K",
+                   help="only measure the first K test workloads twice (results: influence-repeatability.json)")  # fmt: skip
     p.add_argument("--batch", type=int, default=64, help="runs per Ray Tune stage")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--work", type=Path, default=ROOT / "results" / "bench-influence")
@@ -419,21 +490,14 @@ def main() -> int:
         out.write_text(json.dumps(result, indent=1, default=float) + "\n")
         print(f"-> {out}", file=sys.stderr)
         return 0
+    if args.repeatability:
+        return measure_repeatability(args, t0)
     train_rows = collect(training_items(args.train, args.seed), args.work / "train", args)
     train = examples_from_rows(train_rows)
     train_mixes = {tuple(parse_mix(f"random:{i}").to_dict().values()) for i in range(args.train)}
     test_rows = collect(test_items(args.test, train_mixes), args.work / "test", args)
     result = {
-        "command": " ".join(["python", "bench/influence.py", *sys.argv[1:]]),
-        "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "machine": {"platform": platform.platform()},
-        "scale": {
-            "items": int(24_500 * args.sf),
-            "duration_limit_s": args.duration,
-            "cache_bytes_per_item": 86,
-            "sample_s": 2,
-            "window": 5,
-        },  # fmt: skip
+        **_header(args),
         **evaluate(train, test_rows, args.validation, args.seed),
         "wall_s": time.perf_counter() - t0,
     }

@@ -57,3 +57,19 @@ def test_evaluation_on_planted_runs(tmp_path: Path) -> None:
     assert [c["fraction"] for c in result["learning_curve"]] == [0.1, 0.2, 0.4, 0.6, 0.8, 1.0]
     assert result["sizes"] == {"train_runs": 400, "validation_workloads": 4, "test_workloads": 10,
                                "test_runs": 320}  # fmt: skip
+
+
+def test_repeatability_of_identical_passes_and_of_a_noisy_one() -> None:
+    """Two identical passes: no run-to-run difference and a perfect picker is always right; a second pass with
+    large noise moves combinations apart and drops the ceiling."""
+    bench = _bench()
+    first = _planted_test_rows(3)
+    same = bench.repeatability(first, [dict(r) for r in first])
+    assert same["workloads"] == 3 and same["pairs"] == 96
+    assert same["abs_log_ratio_pct_median"] == 0 and same["pairs_apart_5pct_or_more_pct"] == 0
+    assert same["oracle"]["accuracy_pct"] == 100 and same["spearman_median"] == 1
+    rng = random.Random(5)
+    noisy = [{**r, "objective": r["objective"] * rng.uniform(0.5, 1.5)} for r in first]
+    apart = bench.repeatability(first, noisy)
+    assert apart["abs_log_ratio_pct_median"] > 5 and apart["pairs_apart_5pct_or_more_pct"] > 50
+    assert apart["oracle"]["workloads"] == 6 and apart["spearman_median"] < 1
