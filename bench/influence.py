@@ -13,7 +13,8 @@
    picks, mean slowdown over all, the tail. ``measurement`` says how precise one run is.
 
 Runs go through the search machinery (Ray Tune, two instances in their slots, records in Parquet under
-``--work``); a rerun resumes: measured (mix, configuration) pairs are not repeated.
+``--work``, by default ``data/bdb-runs/``, compacted after each batch so that a collection can be committed and
+shipped); a rerun resumes: measured (mix, configuration) pairs are not repeated.
 
 ``--postgres`` runs the generic part instead: the PostgreSQL diagram (``trainables.influence._postgres``) learned
 from the corpus's domain of this machine's slot, on held-out workloads (TPC-H 22, E2ETune sets never collected,
@@ -32,6 +33,7 @@ import itertools
 import json
 import platform
 import random
+import shutil
 import statistics
 import sys
 import time
@@ -122,6 +124,8 @@ def collect(items: list[dict[str, Any]], where: Path, args: argparse.Namespace) 
                           instances=args.instances, confirm=0, baselines=False)  # fmt: skip
         for start in range(0, len(todo), args.batch):  # batches: an interrupted collection loses one at most
             measure_given(spec, todo[start : start + args.batch], f"{where.name}-{int(time.time())}")
+            TrialStore(where).compact()  # one file per collection, fit to commit
+            shutil.rmtree(where / "ray", ignore_errors=True)  # Ray Tune's own logs of the stage
     done = recorded()
     missing = [i for i in items if _item_key(i) not in done]
     if missing:
@@ -361,7 +365,6 @@ def evaluate(
 def postgres(args: argparse.Namespace) -> dict[str, Any]:
     """The PostgreSQL diagram against the default, PGTune and the cost model's pick on held-out workloads."""
     import importlib.util
-    import shutil
 
     from raytune.backends import config_key
     from raytune.corpus import Corpus
@@ -474,10 +477,14 @@ def main() -> int:
                    help="only measure the first K test workloads twice (results: influence-repeatability.json)")  # fmt: skip
     p.add_argument("--batch", type=int, default=64, help="runs per Ray Tune stage")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--work", type=Path, default=ROOT / "results" / "bench-influence")
+    p.add_argument("--work", type=Path,
+                   help="where the runs are kept (data/bdb-runs; --postgres: results/bench-influence)")  # fmt: skip
     p.add_argument("--out", type=Path, default=HERE / "results" / "influence.json")
     args = p.parse_args()
     t0 = time.perf_counter()
+    args.work = args.work or (
+        ROOT / "results" / "bench-influence" if args.postgres else ROOT / "data" / "bdb-runs"
+    )
     if args.postgres:
         out = (
             args.out

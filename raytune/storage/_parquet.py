@@ -1,7 +1,8 @@
 """Trial records as a Parquet dataset: ``<results>/trials.parquet/``, one file per trial, written atomically.
 
 One file per trial makes appends crash-safe and idempotent: writing a trial id again replaces its row, so a
-resumed search never records a trial twice. Plans are large and live beside it in ``plans/<trial_id>.json``.
+resumed search never records a trial twice. ``compact()`` merges a finished collection into one file (for
+shipping it); a row appended later under a trial id already merged wins over the merged one. Plans are large and live beside it in ``plans/<trial_id>.json``.
 The schema (every field a column; nested fields as JSON text) is the training data of ``trainables/``:
 
 =============== ======= ================================================================================
@@ -97,6 +98,9 @@ _JSON_FIELDS = (
 )
 
 
+COMPACTED = "trial-0-compacted.parquet"  # sorts before every trial id's file
+
+
 class TrialStore:
     """The trial records of one results directory."""
 
@@ -153,20 +157,45 @@ class TrialStore:
 
     def rows(self) -> list[dict[str, Any]]:
         """Every row, JSON fields decoded, in start order."""
-        if not self.dataset_dir.exists():
+        table = self._table()
+        if table is None:
             return []
-        files = sorted(self.dataset_dir.glob("trial-*.parquet"))
-        if not files:
-            return []
-        table = pa.concat_tables([_read(f) for f in files])
-        rows = table.to_pylist()
+        rows = list({r["trial_id"]: r for r in table.to_pylist()}.values())  # a later file's row wins
         for row in rows:
             for name in _JSON_FIELDS:
                 row[name] = json.loads(row[name]) if row[name] else {}
         return sorted(rows, key=lambda r: r["started_at"] or 0.0)
 
+    def compact(self) -> int:
+        """Merges every trial file into one (``trial-0-compacted.parquet``, read first); returns the rows kept.
+
+        Written atomically before the merged files go, so an interruption leaves every row readable.
+        """
+        table = self._table()
+        if table is None:
+            return 0
+        files = self._files()
+        ids = table.column("trial_id").to_pylist()
+        last = {trial_id: i for i, trial_id in enumerate(ids)}
+        table = table.take(sorted(last.values()))
+        path = self.dataset_dir / COMPACTED
+        tmp = path.with_suffix(".tmp")
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, path)
+        for f in files:
+            if f != path:
+                f.unlink()
+        return len(table)
+
     def __len__(self) -> int:
-        return len(list(self.dataset_dir.glob("trial-*.parquet"))) if self.dataset_dir.exists() else 0
+        return sum(pq.ParquetFile(f).metadata.num_rows for f in self._files())
+
+    def _files(self) -> list[Path]:
+        return sorted(self.dataset_dir.glob("trial-*.parquet")) if self.dataset_dir.exists() else []
+
+    def _table(self) -> pa.Table | None:
+        files = self._files()
+        return pa.concat_tables([_read(f) for f in files]) if files else None
 
 
 def _read(path: Path) -> pa.Table:

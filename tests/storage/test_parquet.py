@@ -39,3 +39,19 @@ def test_files_follow_the_documented_schema(tmp_path: Path) -> None:
     path = TrialStore(tmp_path).append(TrialRecord(trial_id="x"), score=None, optimizer="random")
     assert pq.read_schema(path).names == SCHEMA.names
     assert TrialStore(tmp_path / "empty").rows() == []
+
+
+def test_compact_merges_into_one_file_and_a_later_row_wins(tmp_path: Path) -> None:
+    store = TrialStore(tmp_path)
+    for i in range(5):
+        store.append(TrialRecord(trial_id=f"t{i}", engine="berkeleydb", objective=float(i), started_at=i),
+                     score=float(i), optimizer="configs")  # fmt: skip
+    before = store.rows()
+    assert store.compact() == 5 and len(store) == 5
+    assert [p.name for p in store.dataset_dir.iterdir()] == ["trial-0-compacted.parquet"]
+    assert store.rows() == before
+    store.append(TrialRecord(trial_id="t2", engine="berkeleydb", objective=9.0, started_at=2),
+                 score=9.0, optimizer="configs")  # fmt: skip
+    assert [r["objective"] for r in store.rows()] == [0.0, 1.0, 9.0, 3.0, 4.0]
+    assert store.compact() == 5 and [r["objective"] for r in store.rows()][2] == 9.0
+    assert TrialStore(tmp_path / "empty").compact() == 0
