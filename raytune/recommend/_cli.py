@@ -7,10 +7,10 @@ and latency sharpen the recommendation); ``--steps K`` (K > 1) measures each rec
 as E2ETune's multi-step mode does. ``--json`` prints ``{"config", "predicted_gain_pct", "statements", ...}``;
 its ``config`` is what ``python -m raytune.trial --config`` takes. Exit 0, or 2 with one line for bad input.
 
-``--engine berkeleydb --workload-stats FILE [--model DIR]``: the influence diagram's knobs (page size, min keys,
+``--engine berkeleydb --model DIR --workload-stats FILE``: the influence diagram's knobs (page size, min keys,
 DB_RMW, deadlock policy) for a workload's observed characteristics (a JSON file of the eight db_perf
-characteristics), with the diagram's predicted throughput gain over the default settings; without ``--model``,
-the diagram shipped with knobray (learned from the runs of ``bench/influence.py``).
+characteristics), with the diagram's predicted throughput gain over the default settings. No diagram ships:
+learn one from Berkeley DB runs (``python -m trainables.train influence``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workload-stats", type=Path,
                    help="berkeleydb: the workload's characteristics, a JSON file (python -m raytune.trial --mix format)")  # fmt: skip
     p.add_argument("--model", type=Path,
-                   help="recommender directory (default: the one shipped); berkeleydb: an influence diagram (default: shipped)")  # fmt: skip
+                   help="recommender directory (default: the one shipped); berkeleydb: an influence diagram (required)")  # fmt: skip
     p.add_argument("--cost-model", type=Path, help="cost model that ranks the candidates (default: shipped)")
     p.add_argument("--slot-cpus", type=int, help="CPUs of the server to tune (default: this machine's)")
     p.add_argument("--slot-memory", help="memory of the server to tune, e.g. 8GB (default: this machine's)")
@@ -68,6 +68,9 @@ def _check(args: argparse.Namespace) -> None:
         if args.workload_stats is None:
             raise KnobrayError("--engine berkeleydb needs --workload-stats FILE (the workload's eight db_perf "
                                "characteristics as JSON, the format of python -m raytune.trial --mix FILE)")  # fmt: skip
+        if args.model is None:
+            raise KnobrayError("--engine berkeleydb needs --model DIR (an influence diagram; none ships: learn one "
+                               "with python -m trainables.train influence --records DIR --out DIR)")  # fmt: skip
     elif args.queries is None:
         raise KnobrayError(f"--engine {args.engine} needs --queries FILE (the workload's SQL)")
     elif args.workload_stats is not None:

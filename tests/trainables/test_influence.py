@@ -222,7 +222,9 @@ def test_train_and_recommend_from_the_command_line(tmp_path: Path) -> None:
         "set_lk_detect DB_LOCK_MINWRITE" in s for s in doc["statements"]
     )
     bad = recommend("--model", str(model))
-    assert bad.returncode == 2 and "needs --workload-stats FILE and --model DIR" in bad.stderr
+    assert bad.returncode == 2 and "needs --workload-stats FILE" in bad.stderr
+    bad = recommend("--workload-stats", str(stats))
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "needs --model DIR" in bad.stderr
     stats.write_text('{"concurrency": 10}')
     bad = recommend("--model", str(model), "--workload-stats", str(stats))
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "missing pct_cursors" in bad.stderr

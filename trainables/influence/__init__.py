@@ -14,7 +14,7 @@ from trainables.influence._discretize import (
     mdl_discretize,
     mutual_information,
 )
-from trainables.influence._model import PRETRAINED, InfluenceModel, fit_weights, learn
+from trainables.influence._model import InfluenceModel, fit_weights, learn
 from trainables.influence._structure import (
     DECISIONS,
     MIX,
@@ -29,7 +29,6 @@ from trainables.influence._unseen import Estimate, UnseenEstimator, assign_probs
 __all__ = [
     "DECISIONS",
     "MIX",
-    "PRETRAINED",
     "Discretization",
     "Estimate",
     "Examples",

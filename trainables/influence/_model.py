@@ -24,7 +24,6 @@ from trainables.influence._discretize import Discretization
 from trainables.influence._structure import Node, NodeKind, Structure
 from trainables.influence._unseen import UnseenEstimator, assign_probs
 
-PRETRAINED = Path(__file__).resolve().parent / "pretrained"  # the diagram shipped with knobray
 OUTLIER_QUANTILE = 0.985  # the thesis kept the 98.5% of examples with waits/txn < 100 for the weights
 
 
@@ -232,14 +231,13 @@ class InfluenceModel:
         return path
 
     @classmethod
-    def load(cls, directory: Path | None = None) -> InfluenceModel:
-        """A saved model; without ``directory``, the one shipped with knobray (``PRETRAINED``).
+    def load(cls, directory: Path) -> InfluenceModel:
+        """A saved model.
 
         Raises:
             KnobrayError: No diagram.json in ``directory``.
         """
-        directory = Path(directory) if directory is not None else PRETRAINED
-        path = directory / "diagram.json"
+        path = Path(directory) / "diagram.json"
         if not path.exists():
             raise KnobrayError(f"{directory} holds no influence diagram (diagram.json); train one with "
                                "python -m trainables.train influence --records DIR --out DIR")  # fmt: skip
