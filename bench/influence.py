@@ -10,7 +10,9 @@
    training fractions; two simple references: the one combination best on the training runs (``best_fixed``) and
    a uniformly random pick (``random_pick``, its expectation). Per method: accuracy (% of workloads whose pick is
    within 5% of the best of the 32 measured, with a 95% Wilson interval), average slowdown of the non-optimal
-   picks, mean slowdown over all, the tail. ``measurement`` says how precise one run is.
+   picks, mean slowdown over all, the tail. ``measurement`` says how precise one run is; ``--repeatability K``
+   measures the first K test workloads a second time: the run-to-run spread, and the accuracy of a perfect
+   picker on single runs (the best of one pass scored on the other), the ceiling of the metric at this precision.
 
 Runs go through the search machinery (Ray Tune, two instances in their slots, records in Parquet under
 ``--work``, by default ``data/bdb-runs/``, compacted after each batch so that a collection can be committed and
@@ -23,6 +25,7 @@ workload one search with a confirmation stage (re-measured interleaved with the 
 
     .venv/bin/python bench/influence.py                          # results: bench/results/influence.json
     .venv/bin/python bench/influence.py --train 40 --test 3 --validation 1 --out /tmp/i.json   # a quick look
+    .venv/bin/python bench/influence.py --repeatability 3         # results: bench/results/influence-repeatability.json
     .venv/bin/python bench/influence.py --postgres --workloads 6  # results: bench/results/influence-postgres.json
 """
 
