@@ -14,9 +14,11 @@
    measures the first K test workloads a second time: the run-to-run spread, and the accuracy of a perfect
    picker on single runs (the best of one pass scored on the other), the ceiling of the metric at this precision.
 
-Runs go through the search machinery (Ray Tune, two instances in their slots, records in Parquet under
-``--work``, by default ``data/bdb-runs/``, compacted after each batch so that a collection can be committed and
-shipped); a rerun resumes: measured (mix, configuration) pairs are not repeated.
+Runs go through the search machinery (Ray Tune, ``--instances`` instances in their slots, one by default: two
+co-running runs on a 2-core machine measure their contention; records in Parquet under ``--work``, by default
+``data/bdb-runs/<design>/`` such as ``sf0.2-20s-1x``, compacted after each batch so that a collection can be
+committed and shipped); a rerun resumes: measured (mix, configuration) pairs of the same design are not
+repeated.
 
 ``--postgres`` runs the generic part instead: the PostgreSQL diagram (``trainables.influence._postgres``) learned
 from the corpus's domain of this machine's slot, on held-out workloads (TPC-H 22, E2ETune sets never collected,
@@ -426,6 +428,11 @@ def postgres(args: argparse.Namespace) -> dict[str, Any]:
             "summary": summary, "workloads": per_workload}  # fmt: skip
 
 
+def design_name(args: argparse.Namespace) -> str:
+    """The measurement design, which names the directory of its runs: runs of different designs never mix."""
+    return f"sf{args.sf:g}-{args.duration}s-{args.instances}x"
+
+
 def _header(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "command": " ".join(["python", "bench/influence.py", *sys.argv[1:]]),
@@ -475,18 +482,21 @@ def main() -> int:
     p.add_argument(
         "--duration", type=int, default=20, help="longest run in seconds (a run stops at steady state)"
     )
-    p.add_argument("--instances", type=int, default=2)
+    p.add_argument("--instances", type=int, default=1,
+                   help="runs at a time (1: two co-running runs on a 2-core machine measure their contention)")  # fmt: skip
     p.add_argument("--repeatability", type=int, default=0, metavar="K",
                    help="only measure the first K test workloads twice (results: influence-repeatability.json)")  # fmt: skip
     p.add_argument("--batch", type=int, default=64, help="runs per Ray Tune stage")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--work", type=Path,
-                   help="where the runs are kept (data/bdb-runs; --postgres: results/bench-influence)")  # fmt: skip
+                   help="where the runs are kept (data/bdb-runs/DESIGN, e.g. sf0.2-20s-1x; --postgres: results/bench-influence)")  # fmt: skip
     p.add_argument("--out", type=Path, default=HERE / "results" / "influence.json")
     args = p.parse_args()
     t0 = time.perf_counter()
     args.work = args.work or (
-        ROOT / "results" / "bench-influence" if args.postgres else ROOT / "data" / "bdb-runs"
+        ROOT / "results" / "bench-influence"
+        if args.postgres
+        else ROOT / "data" / "bdb-runs" / design_name(args)
     )
     if args.postgres:
         out = (
