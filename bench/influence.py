@@ -87,6 +87,11 @@ def training_items(n: int, seed: int) -> list[dict[str, Any]]:
     ]
 
 
+def training_mixes(args: argparse.Namespace) -> set[tuple[float, ...]]:
+    """The characteristics of every training workload (no test workload may equal one)."""
+    return {tuple(parse_mix(f"random:{i}").to_dict().values()) for i in range(args.train)}
+
+
 def test_items(n: int, train_mixes: set[tuple[float, ...]]) -> list[dict[str, Any]]:
     """All 32 combinations of ``n`` fresh workloads (skipping a mix equal to a training one)."""
     items, seed = [], TEST_SEED_BASE
@@ -428,6 +433,12 @@ def postgres(args: argparse.Namespace) -> dict[str, Any]:
             "summary": summary, "workloads": per_workload}  # fmt: skip
 
 
+def write_result(out: Path, result: dict[str, Any]) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1, default=float) + "\n")
+    print(f"-> {out}", file=sys.stderr)
+
+
 def design_name(args: argparse.Namespace) -> str:
     """The measurement design, which names the directory of its runs: runs of different designs never mix."""
     return f"sf{args.sf:g}-{args.duration}s-{args.instances}x"
@@ -446,22 +457,14 @@ def _header(args: argparse.Namespace) -> dict[str, Any]:
 def measure_repeatability(args: argparse.Namespace, t0: float) -> int:
     """The first ``--repeatability`` test workloads x 32 combinations, measured twice (the first pass is the
     benchmark's own test runs, kept under ``--work``/test for a later full run)."""
-    train_mixes = {tuple(parse_mix(f"random:{i}").to_dict().values()) for i in range(args.train)}
-    items = test_items(args.repeatability, train_mixes)
+    items = test_items(args.repeatability, training_mixes(args))
     first = collect(items, args.work / "test", args)
     second = collect(items, args.work / "repeat", args)
     result = {**_header(args), **repeatability(first, second), "wall_s": time.perf_counter() - t0}
-    out = (
-        args.out
-        if args.out != HERE / "results" / "influence.json"
-        else HERE / "results" / "influence-repeatability.json"
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1, default=float) + "\n")
     oracle = result["oracle"] or {}
     print(f"run to run: median |ln ratio| {result['abs_log_ratio_pct_median']:.1f}%, "
           f"perfect picker on single runs: accuracy {oracle.get('accuracy_pct', float('nan')):.0f}%", file=sys.stderr)  # fmt: skip
-    print(f"-> {out}", file=sys.stderr)
+    write_result(args.out or HERE / "results" / "influence-repeatability.json", result)
     return 0
 
 
@@ -490,7 +493,9 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--work", type=Path,
                    help="where the runs are kept (data/bdb-runs/DESIGN, e.g. sf0.2-20s-1x; --postgres: results/bench-influence)")  # fmt: skip
-    p.add_argument("--out", type=Path, default=HERE / "results" / "influence.json")
+    p.add_argument(
+        "--out", type=Path, help="results file (bench/results/influence[-postgres|-repeatability].json)"
+    )
     args = p.parse_args()
     t0 = time.perf_counter()
     args.work = args.work or (
@@ -499,23 +504,15 @@ def main() -> int:
         else ROOT / "data" / "bdb-runs" / design_name(args)
     )
     if args.postgres:
-        out = (
-            args.out
-            if args.out != HERE / "results" / "influence.json"
-            else HERE / "results" / "influence-postgres.json"
-        )
         result = {"command": " ".join(["python", "bench/influence.py", *sys.argv[1:]]),
                   "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"), **postgres(args), "wall_s": time.perf_counter() - t0}  # fmt: skip
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=1, default=float) + "\n")
-        print(f"-> {out}", file=sys.stderr)
+        write_result(args.out or HERE / "results" / "influence-postgres.json", result)
         return 0
     if args.repeatability:
         return measure_repeatability(args, t0)
     train_rows = collect(training_items(args.train, args.seed), args.work / "train", args)
     train = examples_from_rows(train_rows)
-    train_mixes = {tuple(parse_mix(f"random:{i}").to_dict().values()) for i in range(args.train)}
-    test_rows = collect(test_items(args.test, train_mixes), args.work / "test", args)
+    test_rows = collect(test_items(args.test, training_mixes(args)), args.work / "test", args)
     result = {
         **_header(args),
         **evaluate(train, test_rows, args.validation, args.seed),
@@ -523,12 +520,10 @@ def main() -> int:
     }
     failed = sum(r["status"] != "SUCCEEDED" for r in train_rows + test_rows)
     result["failed_runs"] = failed
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1, default=float) + "\n")
     for name, m in result["methods"].items():
         print(f"{name:18s} accuracy {m['accuracy_pct']:5.1f}%  mean slowdown {m['mean_slowdown_pct']:5.2f}%  "
               f"avg non-optimal {m['avg_slowdown_nonoptimal_pct']:5.2f}%", file=sys.stderr)  # fmt: skip
-    print(f"-> {args.out}", file=sys.stderr)
+    write_result(args.out or HERE / "results" / "influence.json", result)
     return 0
 
 

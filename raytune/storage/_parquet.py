@@ -2,7 +2,8 @@
 
 One file per trial makes appends crash-safe and idempotent: writing a trial id again replaces its row, so a
 resumed search never records a trial twice. ``compact()`` merges a finished collection into one file (for
-shipping it); a row appended later under a trial id already merged wins over the merged one. Plans are large and live beside it in ``plans/<trial_id>.json``.
+shipping it); a row appended later under a trial id already merged wins over the merged one. Plans are large
+and live beside it in ``plans/<trial_id>.json``.
 The schema (every field a column; nested fields as JSON text) is the training data of ``trainables/``:
 
 =============== ======= ================================================================================
@@ -157,10 +158,10 @@ class TrialStore:
 
     def rows(self) -> list[dict[str, Any]]:
         """Every row, JSON fields decoded, in start order."""
-        table = self._table()
-        if table is None:
+        files = self._files()
+        if not files:
             return []
-        rows = list({r["trial_id"]: r for r in table.to_pylist()}.values())  # a later file's row wins
+        rows = _latest(files).to_pylist()
         for row in rows:
             for name in _JSON_FIELDS:
                 row[name] = json.loads(row[name]) if row[name] else {}
@@ -171,13 +172,10 @@ class TrialStore:
 
         Written atomically before the merged files go, so an interruption leaves every row readable.
         """
-        table = self._table()
-        if table is None:
+        files = self._files()  # once: a file appended meanwhile is neither merged nor removed
+        if not files:
             return 0
-        files = self._files()
-        ids = table.column("trial_id").to_pylist()
-        last = {trial_id: i for i, trial_id in enumerate(ids)}
-        table = table.take(sorted(last.values()))
+        table = _latest(files)
         path = self.dataset_dir / COMPACTED
         tmp = path.with_suffix(".tmp")
         pq.write_table(table, tmp, compression="zstd")
@@ -193,9 +191,12 @@ class TrialStore:
     def _files(self) -> list[Path]:
         return sorted(self.dataset_dir.glob("trial-*.parquet")) if self.dataset_dir.exists() else []
 
-    def _table(self) -> pa.Table | None:
-        files = self._files()
-        return pa.concat_tables([_read(f) for f in files]) if files else None
+
+def _latest(files: list[Path]) -> pa.Table:
+    """The rows of ``files``, one per trial id: a later file's row wins (the compacted file sorts first)."""
+    table = pa.concat_tables([_read(f) for f in files])
+    last = {trial_id: i for i, trial_id in enumerate(table.column("trial_id").to_pylist())}
+    return table.take(sorted(last.values()))
 
 
 def _read(path: Path) -> pa.Table:
