@@ -53,7 +53,8 @@ def test_evaluation_on_planted_runs(tmp_path: Path) -> None:
     assert len(result["per_workload"]) == 10 and result["measurement"]["runs"] == 14 * 32
     assert methods["influence_diagram"]["accuracy_pct"] >= 70
     assert methods["influence_diagram"]["mean_slowdown_pct"] < methods["default"]["mean_slowdown_pct"]
-    assert result["value_bins"] in (10, 20) and set(result["validation"]) == {"10", "20"}
+    assert result["value_bins"] in (10, 20) and result["weights_fit"] in ("pooled", "within")
+    assert set(result["validation"]) == {"10-pooled", "10-within", "20-pooled", "20-within"}
     assert [c["fraction"] for c in result["learning_curve"]] == [0.1, 0.2, 0.4, 0.6, 0.8, 1.0]
     assert result["sizes"] == {"train_runs": 400, "validation_workloads": 4, "test_workloads": 10,
                                "test_runs": 320}  # fmt: skip

@@ -23,6 +23,7 @@ from trainables.influence import (
     assign_probs,
     berkeleydb_structure,
     equal_height,
+    fit_weights,
     learn,
     mdl_discretize,
 )
@@ -134,6 +135,20 @@ def test_policy_equals_the_brute_force_optimum() -> None:
         assert (states["a"], states["b"]) == best and utility == pytest.approx(brute[best], rel=1e-6)
         for c in combos:  # pyAgrum with the decisions as evidence agrees with the enumeration
             assert model.expected_utility(roots, c) == pytest.approx(brute[tuple(c.values())], rel=1e-6)
+
+
+def test_weights_within_a_kind_of_workload_undo_the_confound_of_busy_workloads() -> None:
+    """Planted: ln(throughput) = 5 - 0.02 busy - 0.001 waits, and busy workloads also wait more. The pooled fit
+    charges the waits with the workload's own cost; with the workload as a control the weight is recovered."""
+    rng = np.random.default_rng(0)
+    busy = rng.uniform(0, 100, 2000)
+    waits = 10 * busy + rng.uniform(0, 200, 2000)  # a knob moves waits by up to 200 within a workload
+    examples = Examples({"busy": busy, "waits": waits}, np.exp(5 - 0.02 * busy - 0.001 * waits))
+    pooled = fit_weights(examples, ["waits"])
+    within = fit_weights(examples, ["waits"], controls=("busy",))
+    assert pooled["waits"] < -0.002  # confounded: more than twice the planted cost
+    assert within["waits"] == pytest.approx(-0.001, rel=0.01)
+    assert set(within) == {"intercept", "waits"}
 
 
 def test_fading_update_weighs_recent_examples_more() -> None:

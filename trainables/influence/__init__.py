@@ -23,12 +23,13 @@ from trainables.influence._structure import (
     Structure,
     berkeleydb_structure,
 )
-from trainables.influence._train import fit_diagram, load_examples, train_influence
+from trainables.influence._train import WEIGHTS, fit_diagram, load_examples, train_influence
 from trainables.influence._unseen import Estimate, UnseenEstimator, assign_probs
 
 __all__ = [
     "DECISIONS",
     "MIX",
+    "WEIGHTS",
     "Discretization",
     "Estimate",
     "Examples",

@@ -260,25 +260,38 @@ def _coded_nodes(structure: Structure) -> list[str]:
     return [n.name for n in structure.nodes if n.kind is not NodeKind.VALUE] + structure.names(NodeKind.VALUE)
 
 
-def fit_weights(examples: Examples, value_nodes: list[str]) -> dict[str, float]:
+def fit_weights(
+    examples: Examples, value_nodes: list[str], controls: tuple[str, ...] = ()
+) -> dict[str, float]:
     """OLS of ln(throughput) on the value nodes' raw values, without the top 1.5% of each (the thesis's outliers:
-    repeated deadlocks); the coefficients are the value nodes' weights (equation 43)."""
+    repeated deadlocks); the coefficients are the value nodes' weights (equation 43).
+
+    ``controls`` (observed workload characteristics) enter the regression as further, centred terms whose
+    coefficients are dropped: the value weights then measure what a loss costs within a kind of workload rather
+    than across workloads (busy workloads have both more waits and lower throughput for reasons no knob
+    changes); the intercept is the prediction at the mean workload. The thesis's fit has no controls."""
     keep = np.ones(len(examples), dtype=bool)
     for v in value_nodes:
         col = examples.columns[v].astype(float)
         keep &= col <= np.quantile(col, OUTLIER_QUANTILE)
+    centred = [examples.columns[c].astype(float)[keep] for c in controls]
     x = np.column_stack(
-        [np.ones(keep.sum())] + [examples.columns[v].astype(float)[keep] for v in value_nodes]
+        [np.ones(keep.sum())]
+        + [examples.columns[v].astype(float)[keep] for v in value_nodes]
+        + [c - c.mean() for c in centred]
     )
     y = np.log(np.maximum(examples.throughput[keep], 1e-9))
     coef, *_ = np.linalg.lstsq(x, y, rcond=None)
-    return {"intercept": float(coef[0]), **{v: float(c) for v, c in zip(value_nodes, coef[1:], strict=True)}}
+    weights = coef[1 : 1 + len(value_nodes)]
+    return {"intercept": float(coef[0]), **{v: float(c) for v, c in zip(value_nodes, weights, strict=True)}}
 
 
-def learn(examples: Examples, structure: Structure, disc: Discretization, meta: dict[str, Any] | None = None) -> InfluenceModel:  # fmt: skip
-    """Counts, bin totals, value totals and weights from ``examples`` under ``disc``."""
+def learn(examples: Examples, structure: Structure, disc: Discretization, meta: dict[str, Any] | None = None, *,
+          weight_controls: tuple[str, ...] = ()) -> InfluenceModel:  # fmt: skip
+    """Counts, bin totals, value totals and weights (``fit_weights``) from ``examples`` under ``disc``."""
     values = structure.names(NodeKind.VALUE)
-    model = InfluenceModel(structure, disc, fit_weights(examples, values), {}, {}, {}, {}, {}, meta or {})
+    weights = fit_weights(examples, values, weight_controls)
+    model = InfluenceModel(structure, disc, weights, {}, {}, {}, {}, {}, meta or {})
     for node in structure.nodes:
         n_inst = math.prod(model.cards(node.name)) if node.parents else 1
         if node.kind is NodeKind.VALUE:

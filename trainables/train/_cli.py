@@ -123,6 +123,8 @@ def _parser() -> argparse.ArgumentParser:
     infl.add_argument("--value-bins", type=int, default=10, help="equal-height bins of the value nodes (10)")
     infl.add_argument("--value-nodes", default="misses", choices=("misses", "faults"),
                       help="the I/O loss: memory-pool misses (default; the database fits the OS cache) or faults")  # fmt: skip
+    infl.add_argument("--weights", default="pooled", choices=("pooled", "within"),
+                      help="value weights: pooled over all runs (the thesis) or within a kind of workload")  # fmt: skip
     infl.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -136,7 +138,11 @@ def _influence(args: argparse.Namespace) -> int:
         return 2
     try:
         metrics = train_influence(
-            args.records, args.out, value_bins=args.value_bins, value_nodes=args.value_nodes
+            args.records,
+            args.out,
+            value_bins=args.value_bins,
+            value_nodes=args.value_nodes,
+            weights=args.weights,
         )
     except KnobrayError as exc:
         print(f"error: {exc}", file=sys.stderr)
