@@ -309,15 +309,19 @@ def main() -> int:
     )
     p.add_argument("--trials", type=int, default=20, help="search trials, baselines included (default 20)")
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--methods", default=",".join(METHODS))
+    p.add_argument("--methods", help=f"comma-separated (default: {','.join(METHODS)}; --quick: random,tpe)")
     p.add_argument("--confirm", type=int, default=3, help="configs confirmed per search (default 3)")
     p.add_argument("--confirm-rounds", type=int, default=3)
     p.add_argument("--no-scaling", action="store_true")
-    p.add_argument("--quick", action="store_true", help="smoke test: sf 0.01, 4 trials, 1 seed, random + tpe")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke test: sf 0.01, 4 trials, 1 seed, random + tpe unless --methods",
+    )
     p.add_argument("--out", type=Path, default=HERE / "results" / "confirmed")
     p.add_argument("--work", type=Path, default=Path("results") / "bench-tuning")
     args = p.parse_args()
-    methods = args.methods.split(",")
+    methods = args.methods.split(",") if args.methods else list(METHODS)
     unknown = set(methods) - set(METHODS)
     if unknown:
         print(
@@ -333,7 +337,8 @@ def main() -> int:
             s = SCENARIOS[name]
             quick_settings = replace(s["settings"], duration_s=3, warmup_s=1)
             SCENARIOS[name] = {**s, "sf": 0.01 if s["kind"] == "olap" else 1, "settings": quick_settings}
-        trials, seeds, methods, confirm, rounds, scaling = 4, [0], ["random", "tpe"], 1, 2, False
+        trials, seeds, confirm, rounds, scaling = 4, [0], 1, 2, False
+        methods = methods if args.methods else ["random", "tpe"]
     suffix = "-quick" if args.quick else ""
     ray.init(
         num_cpus=max(2, detect_hardware().cores),

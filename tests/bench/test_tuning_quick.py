@@ -22,11 +22,13 @@ def test_quick_tuning_benchmark_judges_methods_by_their_confirmed_ratio(tmp_path
     stale = tmp_path / "work" / "pg-tpch-quick" / "random" / "seed0" / "trials.parquet"
     stale.mkdir(parents=True)
     (stale / "stale.parquet").write_bytes(b"not a trial store")
-    proc = _bench(tmp_path)
+    # One method: tpe's search is tests/tune's four-trial search.
+    proc = _bench(tmp_path, "--methods", "random")
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads((tmp_path / "out" / "tuning-pg-tpch-quick.json").read_text())
     assert result["direction"] == "min" and result["trials"] == 4 and result["confirm"] == 1
-    for method in ("random", "tpe"):
+    assert list(result["methods"]) == ["random"]
+    for method in ("random",):  # the per-method checks, for any list
         data = result["methods"][method]
         run = data["runs"][0]
         assert run["confirmed_ratio_to_default"] > 0 and len(run["confirmed_ratios"]) == 2  # 2 rounds

@@ -80,12 +80,23 @@ def test_multi_step_measures_each_recommendation_on_a_real_server(queries: Path)
         (["--steps", "0"], "--steps must be at least 1"),
     ],
 )
-def test_bad_input_exits_2_with_one_line(queries: Path, args: list[str], fragment: str) -> None:
+def test_bad_input_exits_2_with_one_line(
+    queries: Path,
+    args: list[str],
+    fragment: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """In process (the command line's own wiring: test_an_empty_workload_is_refused)."""
+    from raytune.recommend._cli import main
+
+    monkeypatch.chdir(ROOT)
     full = ["--queries", str(queries), *args] if "--queries" not in args else args
-    done = run("raytune.recommend", *full, timeout=120)
-    assert done.returncode == 2, done.stderr
-    lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], done.stderr
+    code = main(full)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], err
 
 
 def test_an_empty_workload_is_refused(tmp_path: Path) -> None:

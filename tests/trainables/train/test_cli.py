@@ -34,13 +34,17 @@ def _run(*args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
     ],
 )
 def test_bad_input_is_one_clear_line(
-    lakehelm_root: Path, tmp_path: Path, args: list[str], message: str
+    lakehelm_root: Path, tmp_path: Path, args: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """In process (the command line's own wiring: test_gpu_without_cuda_is_refused)."""
+    from trainables.train._cli import main
+
     if "--data" not in args:
         args = ["--data", str(lakehelm_root), *args]
-    proc = _run("moe", *args, "--out", str(tmp_path / "out"), "--no-ray", timeout=120)
-    assert proc.returncode == 2, proc.stderr[-2000:]
-    last = proc.stderr.strip().splitlines()[-1]
+    code = main(["moe", *args, "--out", str(tmp_path / "out"), "--no-ray"])
+    err = capsys.readouterr().err
+    assert code == 2, err[-2000:]
+    last = err.strip().splitlines()[-1]
     assert last.startswith("error: ") and message in last
     assert not (tmp_path / "out" / "metrics.json").exists()
 
