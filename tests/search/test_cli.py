@@ -68,60 +68,6 @@ def test_new_search_into_an_earlier_searchs_results_is_refused(tmp_path: Path) -
     assert [r["trial_id"] for r in store.rows()] == ["t1"]
 
 
-@pytest.mark.slow
-def test_interrupted_search_resumes_with_every_trial_recorded_once(tmp_path: Path) -> None:
-    results = tmp_path / "run"
-    args = [
-        "--sf",
-        "0.01",
-        "--repeats",
-        "4",
-        "--timeout",
-        "20",
-        "--trials",
-        "8",
-        "--optimizer",
-        "random",
-        "--confirm",
-        "1",
-        "--confirm-rounds",
-        "1",
-        "--results",
-        str(results),
-    ]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "raytune.search", *args],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    store = TrialStore(results)
-    deadline = time.monotonic() + 300
-    while len(store) < 4 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-    assert proc.poll() is None, proc.communicate()[1]
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=300)
-    before = {r["trial_id"] for r in store.rows()}
-    assert proc.returncode == 130, err
-    assert "--resume" in err and 4 <= len(before) < 8
-
-    resumed = search(*args, "--resume")
-    assert resumed.returncode == 0, resumed.stderr
-    every = store.rows()
-    rows = [r for r in every if not r["confirms"]]
-    ids = [r["trial_id"] for r in rows]
-    assert len(rows) == 8 and len(set(ids)) == 8, ids
-    assert sorted(r["confirms"] != "default" for r in every if r["confirms"]) == [False, True, True]
-    assert before <= set(ids)
-    assert (
-        sum(r["baseline"] == "default" for r in rows) == 1
-        and sum(r["baseline"] == "rules" for r in rows) == 1
-    )
-    assert "best" in resumed.stdout and "verdict:" in resumed.stdout
-
-
 def _session_leftovers(driver_pid: int, home: Path) -> list[str]:
     """Processes of a dead driver's search: its Ray session's and database servers under the knobray home."""
     from raytune.tune._reaper import session_processes
@@ -138,35 +84,57 @@ def _session_leftovers(driver_pid: int, home: Path) -> list[str]:
     return left
 
 
+def _start_search(args: list[str], *, quiet: bool = False) -> subprocess.Popen[str]:
+    """The search CLI in the background; ``quiet``: output discarded (no pipe a killed driver's children hold)."""
+    out = subprocess.DEVNULL if quiet else subprocess.PIPE
+    return subprocess.Popen([sys.executable, "-m", "raytune.search", *args], cwd=ROOT, stdout=out, stderr=out,
+                            text=True)  # fmt: skip
+
+
+def _wait_for_rows(store: TrialStore, proc: subprocess.Popen[str], n: int) -> None:
+    deadline = time.monotonic() + 300
+    while len(store) < n and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    assert proc.poll() is None, f"the search ended before {n} trials were recorded"
+
+
 @pytest.mark.slow
-def test_sigkilled_driver_leaves_nothing_behind_and_resume_completes(
+def test_interrupted_then_sigkilled_search_leaves_nothing_behind_and_resumes_with_every_trial_once(
     tmp_path: Path, knobray_home: Path
 ) -> None:
-    results = tmp_path / "killed"
-    args = ["--sf", "0.01", "--repeats", "4", "--timeout", "20", "--trials", "6", "--optimizer", "random"]
+    results = tmp_path / "run"
+    args = ["--sf", "0.01", "--repeats", "4", "--timeout", "20", "--trials", "8", "--optimizer", "random"]
     args += ["--confirm", "1", "--confirm-rounds", "1", "--results", str(results)]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "raytune.search", *args],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     store = TrialStore(results)
-    deadline = time.monotonic() + 300
-    while len(store) < 3 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.1)
-    assert proc.poll() is None, "the search ended before it could be killed"
+    # Ctrl-C: exit 130, the trials so far kept, and a hint to resume.
+    proc = _start_search(args)
+    _wait_for_rows(store, proc, 3)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    interrupted = {r["trial_id"] for r in store.rows()}
+    assert proc.returncode == 130, err
+    assert "--resume" in err and 3 <= len(interrupted) < 8
+    # The resumed driver killed outright: Ray's processes and the database servers go with it.
+    proc = _start_search([*args, "--resume"], quiet=True)
+    _wait_for_rows(store, proc, len(interrupted) + 2)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    before = {r["trial_id"] for r in store.rows()}
+    killed = {r["trial_id"] for r in store.rows()}
     deadline = time.monotonic() + 30
     while _session_leftovers(proc.pid, knobray_home) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert _session_leftovers(proc.pid, knobray_home) == []
-
+    # Resumed to the end: every trial once, the earlier ones kept, the baselines measured once.
     resumed = search(*args, "--resume")
     assert resumed.returncode == 0, resumed.stderr
     every = store.rows()
-    ids = [r["trial_id"] for r in every]
-    assert len(ids) == len(set(ids)) and before <= set(ids)
-    assert len([r for r in every if not r["confirms"]]) == 6 and len([r for r in every if r["confirms"]]) == 3
+    rows = [r for r in every if not r["confirms"]]
+    ids = [r["trial_id"] for r in rows]
+    assert len(rows) == 8 and len(set(ids)) == 8, ids
+    assert sorted(r["confirms"] != "default" for r in every if r["confirms"]) == [False, True, True]
+    assert interrupted <= killed <= set(ids)
+    assert (
+        sum(r["baseline"] == "default" for r in rows) == 1
+        and sum(r["baseline"] == "rules" for r in rows) == 1
+    )
+    assert "best" in resumed.stdout and "verdict:" in resumed.stdout

@@ -11,8 +11,7 @@ from ray.cluster_utils import Cluster
 
 from raytune.errors import EngineError
 from raytune.storage import TrialStore
-from raytune.trial import MeasureSettings
-from raytune.tune import SearchSpec, WorkloadSpec, check_slots, run_search
+from raytune.tune import check_slots
 from tests.overlap import max_overlap
 
 pytestmark = pytest.mark.slow
@@ -34,28 +33,6 @@ def test_refuses_to_start_without_db_slots(cluster: Cluster) -> None:
         check_slots("postgres")
 
 
-def test_trials_run_only_on_the_worker_and_never_more_than_its_slots(
-    cluster: Cluster, tmp_path: Path
-) -> None:
-    worker = cluster.add_node(num_cpus=2, resources={"db_slot": 2})
-    cluster.wait_for_nodes()
-    spec = SearchSpec(
-        results_dir=tmp_path / "two-node",
-        workload=WorkloadSpec("tpch", 0.01),
-        optimizer="random",
-        trials=6,
-        instances=2,
-        address=cluster.address,
-        confirm=0,
-        settings=MeasureSettings(repeats=3, timeout_s=20, plans=False),
-    )
-    rows = run_search(spec).rows()
-    assert len(rows) == 6 and all(r["status"] == "SUCCEEDED" for r in rows), [r["error"] for r in rows]
-    assert {r["instance"]["node_id"] for r in rows} == {worker.node_id}
-    assert {r["instance"]["index"] for r in rows} <= {0, 1}
-    assert max_overlap(rows) <= 2
-
-
 def _overlapping_pairs(a: list[dict], b: list[dict]) -> list[tuple[dict, dict]]:
     def span(r: dict) -> tuple[float, float]:
         return r["started_at"], r["started_at"] + r["timings"]["total_s"]
@@ -69,9 +46,8 @@ def test_two_concurrent_searches_keep_separate_pools_and_never_share_a_slot(
     import subprocess
     import sys
 
-    if int(ray.cluster_resources().get("db_slot", 0)) < 2:
-        cluster.add_node(num_cpus=2, resources={"db_slot": 2})
-        cluster.wait_for_nodes()
+    worker = cluster.add_node(num_cpus=2, resources={"db_slot": 2})  # the head node has no db_slot
+    cluster.wait_for_nodes()
     root = Path(__file__).resolve().parents[2]
     # Trials long enough (about 10 s each) that the two searches, started together, overlap.
     args = ["--sf", "0.01", "--repeats", "40", "--timeout", "20", "--trials", "4", "--optimizer", "random"]
@@ -89,6 +65,8 @@ def test_two_concurrent_searches_keep_separate_pools_and_never_share_a_slot(
     rows = {name: TrialStore(tmp_path / name).rows() for name in procs}
     for got in rows.values():
         assert len(got) == 4 and all(r["status"] == "SUCCEEDED" for r in got), [r["error"] for r in got]
+        assert {r["instance"]["node_id"] for r in got} == {worker.node_id}  # instances only where slots are
+        assert {r["instance"]["index"] for r in got} <= {0, 1}
     # At most 2 trials ran at once across both searches, and two at once never shared a slot's CPUs.
     assert max_overlap(rows["a"] + rows["b"]) <= 2
     pairs = _overlapping_pairs(rows["a"], rows["b"])

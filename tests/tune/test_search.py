@@ -59,6 +59,9 @@ def test_four_trial_search_writes_rows_and_a_best_config(engine: str, tmp_path: 
     assert all(r["slot"]["cpus"] == 1 and r["hardware"]["cores"] == 1 for r in every)  # 2 slots on 2 cores
     assert len(rows) == 4 and len({r["trial_id"] for r in rows}) == 4
     assert {r["baseline"] for r in rows} == {"default", "rules", None}
+    searched = [r for r in rows if r["baseline"] is None]  # the other optimizers: test_each_optimizer_runs
+    assert {r["optimizer"] for r in searched} == {"tpe"}
+    assert len({json.dumps(r["config"], sort_keys=True) for r in searched}) == 2
     assert all(r["status"] == "SUCCEEDED" for r in rows), [r["error"] for r in rows]
     assert max_overlap(rows) <= 2
     best = json.loads((results / "best.json").read_text())
@@ -79,7 +82,7 @@ def test_four_trial_search_writes_rows_and_a_best_config(engine: str, tmp_path: 
     assert "confirmed (2 rounds" in out and "verdict:" in out
 
 
-@pytest.mark.parametrize("optimizer", ["hebo", "smac", "tpe", "random"])
+@pytest.mark.parametrize("optimizer", ["hebo", "smac"])  # tpe: the four-trial search; random: the others
 def test_each_optimizer_runs(optimizer: str, tmp_path: Path) -> None:
     spec = SearchSpec(
         results_dir=tmp_path / optimizer,
@@ -98,30 +101,15 @@ def test_each_optimizer_runs(optimizer: str, tmp_path: Path) -> None:
     assert all(r["status"] == "SUCCEEDED" for r in rows), [r["error"] for r in rows]
 
 
-def test_configs_optimizer_evaluates_the_given_list(tmp_path: Path) -> None:
-    configs = [{"work_mem": "4MB"}, {"work_mem": "64MB", "shared_buffers": "256MB"}, {"jit": "off"}]
-    spec = SearchSpec(
-        results_dir=tmp_path / "cfg",
-        optimizer="configs",
-        configs=configs,
-        trials=3,
-        settings=MeasureSettings(repeats=1, timeout_s=20, plans=False),
-        confirm=0,
-    )
-    rows = run_search(spec).rows()
-    assert sorted(json.dumps(r["config"], sort_keys=True) for r in rows) == sorted(
-        json.dumps(c, sort_keys=True) for c in configs
-    )
-
-
 def test_one_instance_runs_one_trial_at_a_time_on_a_ray_with_more_slots(tmp_path: Path) -> None:
     # The module's Ray has two db_slots; baselines and a list of configs must still honour --instances 1.
     settings = MeasureSettings(repeats=1, timeout_s=20, plans=False)
+    configs = [{"work_mem": "4MB"}, {"work_mem": "64MB", "shared_buffers": "256MB"}, {"jit": "off"}]
     listed = run_search(
         SearchSpec(
             results_dir=tmp_path / "cfg",
             optimizer="configs",
-            configs=[{}, {"work_mem": "64MB"}, {}],
+            configs=configs,
             trials=3,
             instances=1,
             settings=settings,
@@ -141,6 +129,8 @@ def test_one_instance_runs_one_trial_at_a_time_on_a_ray_with_more_slots(tmp_path
     for rows in (listed, searched):
         assert len(rows) == 3 and all(r["status"] == "SUCCEEDED" for r in rows), [r["error"] for r in rows]
         assert max_overlap(rows) == 1
+    as_keys = sorted(json.dumps(c, sort_keys=True) for c in configs)  # the configs optimizer runs the list
+    assert sorted(json.dumps(r["config"], sort_keys=True) for r in listed) == as_keys
 
 
 def _postmaster_pids(home: Path) -> list[int]:
