@@ -28,17 +28,17 @@ def test_quick_tuning_benchmark_judges_methods_by_their_confirmed_ratio(tmp_path
     result = json.loads((tmp_path / "out" / "tuning-pg-tpch-quick.json").read_text())
     assert result["direction"] == "min" and result["trials"] == 4 and result["confirm"] == 1
     assert list(result["methods"]) == ["random"]
-    for method in ("random",):  # the per-method checks, for any list
-        data = result["methods"][method]
-        run = data["runs"][0]
-        assert run["confirmed_ratio_to_default"] > 0 and len(run["confirmed_ratios"]) == 2  # 2 rounds
-        assert isinstance(run["significant"], bool) and data["significant"] == [run["significant"]]
-        assert run["in_search_ratio_of_crowned"] is None or run["in_search_ratio_of_crowned"] > 0
-        assert len(run["curve"]) == 4 and data["wall_s"]["mean"] > 0
-        rows = TrialStore(tmp_path / "work" / "pg-tpch-quick" / method / "seed0").rows()
-        confirm = [r for r in rows if r["confirms"]]
-        assert len(rows) - len(confirm) == 4  # the stale store was not counted
-        assert len(confirm) == 6 and max_overlap(confirm) == 1  # default, rules, 1 config x 2 rounds, alone
+    method = "random"
+    data = result["methods"][method]
+    run = data["runs"][0]
+    assert run["confirmed_ratio_to_default"] > 0 and len(run["confirmed_ratios"]) == 2  # 2 rounds
+    assert isinstance(run["significant"], bool) and data["significant"] == [run["significant"]]
+    assert run["in_search_ratio_of_crowned"] is None or run["in_search_ratio_of_crowned"] > 0
+    assert len(run["curve"]) == 4 and data["wall_s"]["mean"] > 0
+    rows = TrialStore(tmp_path / "work" / "pg-tpch-quick" / method / "seed0").rows()
+    confirm = [r for r in rows if r["confirms"]]
+    assert len(rows) - len(confirm) == 4  # the stale store was not counted
+    assert len(confirm) == 6 and max_overlap(confirm) == 1  # default, rules, 1 config x 2 rounds, alone
     assert not (stale / "stale.parquet").exists()
     assert (tmp_path / "out" / "tuning-pg-tpch-quick.png").stat().st_size > 1000
     assert "confirmed/default" in proc.stdout

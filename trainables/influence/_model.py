@@ -274,12 +274,9 @@ def fit_weights(
     for v in value_nodes:
         col = examples.columns[v].astype(float)
         keep &= col <= np.quantile(col, OUTLIER_QUANTILE)
-    centred = [examples.columns[c].astype(float)[keep] for c in controls]
-    x = np.column_stack(
-        [np.ones(keep.sum())]
-        + [examples.columns[v].astype(float)[keep] for v in value_nodes]
-        + [c - c.mean() for c in centred]
-    )
+    values = [examples.columns[v].astype(float)[keep] for v in value_nodes]
+    controls_ = [examples.columns[c].astype(float)[keep] for c in controls]
+    x = np.column_stack([np.ones(keep.sum()), *values, *(c - c.mean() for c in controls_)])
     y = np.log(np.maximum(examples.throughput[keep], 1e-9))
     coef, *_ = np.linalg.lstsq(x, y, rcond=None)
     weights = coef[1 : 1 + len(value_nodes)]

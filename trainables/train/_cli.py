@@ -33,6 +33,7 @@ from typing import Any
 from tqdm import tqdm
 
 from trainables.dann import DannConfig
+from trainables.influence import WEIGHTS
 from trainables.lakehelm import DatasetError
 from trainables.moe import MoEConfig, MoEJob, fit_locally, run_job
 from trainables.recommender._backbone import DEFAULT_BACKBONE
@@ -123,7 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     infl.add_argument("--value-bins", type=int, default=10, help="equal-height bins of the value nodes (10)")
     infl.add_argument("--value-nodes", default="misses", choices=("misses", "faults"),
                       help="the I/O loss: memory-pool misses (default; the database fits the OS cache) or faults")  # fmt: skip
-    infl.add_argument("--weights", default="pooled", choices=("pooled", "within"),
+    infl.add_argument("--weights", default=WEIGHTS[0], choices=WEIGHTS,
                       help="value weights: pooled over all runs (the thesis) or within a kind of workload")  # fmt: skip
     infl.add_argument("-v", "--verbose", action="store_true")
     return p
