@@ -4,16 +4,20 @@
    (page size 2K/8K, min_keys 2 / "4/16", DB_RMW, deadlock policy random/minlocks/minwrite/youngest).
 2. Test data: ``--test`` fresh workloads (none equal to a training one) x all 32 combinations; the first
    ``--validation`` of them choose among variants (value-node bins 10 / 20; value weights pooled, as in the
-   thesis, or within a kind of workload: ``fit_diagram``), by mean slowdown; the rest are the test set.
+   thesis, or within a kind of workload; value nodes holding ln(1 + loss) or the raw loss, as in the thesis:
+   ``fit_diagram``), by mean slowdown; the rest are the test set.
 3. Methods, on the test workloads: the influence diagram, the default settings, the thesis's regression baseline
    (32 per-combination OLS fits of ln(throughput) with backward elimination, section 7.4.3), knobray's cost-model
    network trained on the same runs (``trainables.influence._dann``), and the learning curve of the diagram over
    training fractions; two simple references: the one combination best on the training runs (``best_fixed``) and
    a uniformly random pick (``random_pick``, its expectation). Per method: accuracy (% of workloads whose pick is
    within 5% of the best of the 32 measured, with a 95% Wilson interval), average slowdown of the non-optimal
-   picks, mean slowdown over all, the tail. ``measurement`` says how precise one run is; ``--repeatability K``
-   measures the first K test workloads a second time: the run-to-run spread, and the accuracy of a perfect
-   picker on single runs (the best of one pass scored on the other), the ceiling of the metric at this precision.
+   picks, mean slowdown over all, the tail; for the three models, ``ranking``: how well their predictions
+   order the 32 combinations of each workload (median Spearman with the measured ln(throughput));
+   ``value_scale_cv_r2``: how much of ln(throughput) the value nodes explain on each scale. ``measurement``
+   says how precise one run is; ``--repeatability K`` measures the first K test workloads a second time: the
+   run-to-run spread, and the accuracy of a perfect picker on single runs (the best of one pass scored on the
+   other), the ceiling of the metric at this precision.
 
 Runs go through the search machinery (Ray Tune, ``--instances`` instances in their slots, one by default: two
 co-running runs on a 2-core machine measure their contention; records in Parquet under ``--work``, by default
@@ -59,13 +63,17 @@ from raytune.workloads import parse_mix  # noqa: E402
 from trainables.influence import (  # noqa: E402
     DECISIONS,
     MIX,
+    VALUE_SCALES,
     WEIGHTS,
     Examples,
+    NodeKind,
     berkeleydb_structure,
     decision_states,
     examples_from_rows,
     fit_diagram,
     knob_config,
+    scaled_values,
+    weight_rows,
 )
 from trainables.influence._dann import DannPicker  # noqa: E402
 
@@ -194,15 +202,37 @@ class RegressionBaseline:
             coef, keep = fit_backward(x, np.log(np.maximum(train.throughput[idx], MIN_TPS)))
             self.models[combo] = (coef, keep, mean, sd)
 
-    def pick(self, mix: dict[str, float]) -> dict[str, str]:
+    def predict(self, mix: dict[str, float]) -> dict[tuple[str, ...], float]:
+        """Predicted ln(throughput) of every combination seen in training."""
         t = np.array(list(regression_terms(mix).values()))
-        best, best_value = None, -np.inf
-        for combo, (coef, keep, mean, sd) in self.models.items():
-            x = ((t - mean) / sd)[keep]
-            value = coef[0] + x @ coef[1:]
-            if value > best_value:
-                best, best_value = combo, value
-        return dict(zip(DECISIONS, best, strict=True))
+        return {
+            combo: float(coef[0] + ((t - mean) / sd)[keep] @ coef[1:])
+            for combo, (coef, keep, mean, sd) in self.models.items()
+        }
+
+    def pick(self, mix: dict[str, float]) -> dict[str, str]:
+        predicted = self.predict(mix)
+        return dict(zip(DECISIONS, max(predicted, key=predicted.get), strict=True))
+
+
+def ranking(predict: Any, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """How well a method orders the 32 combinations of each workload: the Spearman correlation of its predicted
+    utility with the measured ln(throughput), per workload (less noisy than whether the one pick is within 5%)."""
+    from scipy.stats import spearmanr
+
+    rhos = []
+    for e in entries:
+        predicted = predict(e["mix"])
+        keys = [k for k in COMBOS_KEYS if k in predicted]
+        measured = [np.log(max(e["tps"][k], MIN_TPS)) for k in keys]
+        rhos.append(float(spearmanr([predicted[k] for k in keys], measured).statistic))
+    ranked = [r for r in rhos if not np.isnan(r)]  # NaN: the method predicted one value for all 32
+    return {
+        "spearman_median": statistics.median(ranked) if ranked else None,
+        "spearman_quartiles": [float(q) for q in np.quantile(ranked, [0.25, 0.75])] if ranked else None,
+        "workloads": len(rhos),
+        "constant_predictions": len(rhos) - len(ranked),
+    }
 
 
 def test_table(rows: list[dict[str, Any]]) -> dict[tuple[float, ...], dict[str, Any]]:
@@ -291,6 +321,26 @@ def repeatability(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> 
     }
 
 
+def value_scale_fit(train: Examples, folds: int = 5, seed: int = 0) -> dict[str, float]:
+    """Per value scale, the cross-validated R² of ln(throughput) from the value nodes (OLS on the training runs
+    the weights are fitted on): how much of what the knobs change the diagram's utility can express."""
+    values = berkeleydb_structure().names(NodeKind.VALUE)
+    train = train.subset(np.flatnonzero(weight_rows(train, values)))  # the runs the weights are fitted on
+    y = np.log(np.maximum(train.throughput, MIN_TPS))
+    parts = np.array_split(np.random.default_rng(seed).permutation(len(train)), folds)
+    fit = {}
+    for scale in VALUE_SCALES:
+        scaled = scaled_values(train, values, scale)
+        x = np.column_stack([np.ones(len(train)), *(scaled.columns[v].astype(float) for v in values)])
+        predicted = np.empty_like(y)
+        for held in parts:
+            kept = np.setdiff1d(np.arange(len(train)), held)
+            coef, *_ = np.linalg.lstsq(x[kept], y[kept], rcond=None)
+            predicted[held] = x[held] @ coef
+        fit[scale] = float(1 - np.sum((y - predicted) ** 2) / np.sum((y - y.mean()) ** 2))
+    return fit
+
+
 def score(picks: list[tuple[dict[str, str], dict[str, Any]]]) -> dict[str, Any]:
     """The thesis's metrics over (pick, test workload) pairs."""
     slowdowns = []
@@ -313,7 +363,8 @@ def score(picks: list[tuple[dict[str, str], dict[str, Any]]]) -> dict[str, Any]:
 
 def _validation_loss(scored: dict[str, Any] | None) -> tuple[float, float]:
     """Variants are ranked by mean slowdown on the validation workloads (smoother than accuracy on a few
-    workloads), then by accuracy; without validation workloads the first variant (the thesis's) stays."""
+    workloads), then by accuracy; without validation workloads, or on a tie, the first variant stays (10 bins,
+    pooled weights, log-scale value nodes: the scale that explains ln(throughput) best on the training runs)."""
     if not scored:
         return (0.0, 0.0)
     return (scored["mean_slowdown_pct"], -scored["accuracy_pct"])
@@ -328,13 +379,15 @@ def evaluate(
     np.random.default_rng(seed).shuffle(entries)  # validation and test both span every kind of workload
     val, tst = entries[:validation], entries[validation:]
     variants = {}
-    for bins, weights in itertools.product((10, 20), WEIGHTS):
-        model = fit_diagram(train, berkeleydb_structure(), value_bins=bins, weights=weights)
+    for scale, bins, weights in itertools.product(VALUE_SCALES, (10, 20), WEIGHTS):
+        model = fit_diagram(
+            train, berkeleydb_structure(), value_bins=bins, weights=weights, value_scale=scale
+        )
         picks = [(model.recommend(e["mix"])[0], e) for e in val]
-        variants[f"{bins}-{weights}"] = (model, score(picks) if val else None)
+        variants[f"{bins}-{weights}-{scale}"] = (model, score(picks) if val else None)
     chosen = min(variants, key=lambda v: _validation_loss(variants[v][1]))
     diagram = variants[chosen][0]
-    bins, weights = diagram.meta["value_bins"], diagram.meta["weights"]
+    bins, weights, scale = diagram.meta["value_bins"], diagram.meta["weights"], diagram.value_scale
     regression = RegressionBaseline(train)
     dann = DannPicker(train, epochs=dann_epochs, seed=seed)
     methods = {
@@ -348,6 +401,14 @@ def evaluate(
             "workloads": len(tst),
         },
     }
+    predictors = {
+        "influence_diagram": lambda m: {k: diagram.expected_utility(m, dict(zip(DECISIONS, k, strict=True)))
+                                        for k in COMBOS_KEYS},
+        "regression": regression.predict,
+        "dann": lambda m: dict(zip(COMBOS_KEYS, dann.predict(m), strict=True)),
+    }  # fmt: skip
+    for name, predict in predictors.items():
+        methods[name]["ranking"] = ranking(predict, tst)
     per_workload = [
         {"mix": e["mix"], "best": max(e["tps"], key=e["tps"].get), "best_tps": max(e["tps"].values()),
          "default_tps": e["tps"][combo_key(DEFAULT)], **{name: combo_key(pick(e["mix"])) for name, pick in
@@ -362,7 +423,7 @@ def evaluate(
         for _ in range(1 if fraction == 1.0 else 3):
             idx = rng.choice(len(train), max(20, int(fraction * len(train))), replace=False)
             model = fit_diagram(train.subset(np.sort(idx)), berkeleydb_structure(), value_bins=bins,
-                                weights=weights)  # fmt: skip
+                                weights=weights, value_scale=scale)  # fmt: skip
             runs.append(score([(model.recommend(e["mix"])[0], e) for e in tst]))
         curve.append({"fraction": fraction, "examples": max(20, int(fraction * len(train))),
                       "accuracy_pct": statistics.fmean(r["accuracy_pct"] for r in runs),
@@ -372,6 +433,8 @@ def evaluate(
         "validation": {name: v[1] for name, v in variants.items()},
         "value_bins": bins,
         "weights_fit": weights,
+        "value_scale": scale,
+        "value_scale_cv_r2": value_scale_fit(train),
         "bins": diagram.meta.get("bins"),
         "weights": diagram.weights,
         "learning_curve": curve,

@@ -6,6 +6,7 @@ and scores the test workloads once (50 workloads of 3-15 test queries; ratio = c
 
     .venv/bin/python bench/moe.py                       # all 12 (benchmark, scale), 3 seeds
     .venv/bin/python bench/moe.py --only tpch:1 --seeds 1
+    .venv/bin/python bench/moe.py --only tpch:1 --seeds 1 --workers 0   # plain PyTorch in this process
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 from trainables.lakehelm import available, canonical_benchmark  # noqa: E402
-from trainables.moe import MoEConfig, MoEJob, run_job  # noqa: E402
+from trainables.moe import MoEConfig, MoEJob, fit_locally, run_job  # noqa: E402
 from trainables.train._cli import DEFAULT_DATA  # noqa: E402
 from trainables.train._ray import fit_with_ray_train  # noqa: E402
 
@@ -51,13 +52,18 @@ def _stats(values: list[float]) -> dict[str, Any]:
 def run_pair(
     data: Path, bench: str, sf: int, seeds: list[int], cfg: MoEConfig, work: Path, workers: int
 ) -> dict[str, Any]:
+    """Trains and scores one (benchmark, scale) per seed; ``workers`` 0 trains in this process (no Ray)."""
     runs = []
     t0 = time.perf_counter()
     for seed in seeds:
         job_cfg = replace(cfg, seed=seed)
         out = work / f"{bench}-sf{sf}" / f"seed{seed}"
-        fit = fit_with_ray_train(workers, False, out / "ray", f"moe-{bench}-sf{sf}-seed{seed}")
-        m = run_job(MoEJob(data, bench, sf, out, job_cfg), fit, backend=f"ray-train x{workers} cpu")
+        if workers:
+            fit = fit_with_ray_train(workers, False, out / "ray", f"moe-{bench}-sf{sf}-seed{seed}")
+            backend = f"ray-train x{workers} cpu"
+        else:
+            fit, backend = fit_locally("cpu"), "torch-cpu"
+        m = run_job(MoEJob(data, bench, sf, out, job_cfg), fit, backend=backend)
         print(
             f"  {bench} sf{sf} seed {seed}: test {m['test_ratio']:.3f}  val {m['val_ratio']:.3f}  "
             f"best fixed {m['best_fixed_ratio']:.3f}  {m['train_seconds']:.0f}s",
@@ -98,7 +104,7 @@ def main() -> int:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--epochs", type=int, default=MoEConfig.epochs)
     p.add_argument("--steps", type=int, default=MoEConfig.steps_per_subepoch)
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--workers", type=int, default=2, help="Ray Train CPU workers; 0: train in this process")
     p.add_argument("--out", type=Path, default=HERE / "results" / "moe.json")
     p.add_argument("--work", type=Path, default=ROOT / "results" / "bench-moe")
     p.add_argument(
@@ -115,6 +121,9 @@ def main() -> int:
     if not pairs:
         print(f"error: no (benchmark, scale) to run under {args.data}", file=sys.stderr)
         return 2
+    if args.workers < 0:
+        print("error: --workers must be 0 (in this process) or more", file=sys.stderr)
+        return 2
     cfg = MoEConfig(epochs=args.epochs, steps_per_subepoch=args.steps)
     t0 = time.perf_counter()
     results = []
@@ -126,12 +135,14 @@ def main() -> int:
     else:
         import ray
 
-        ray.init(include_dashboard=False, configure_logging=False, log_to_driver=False)
+        if args.workers:
+            ray.init(address="local", include_dashboard=False, configure_logging=False, log_to_driver=False)
         for bench, sf in pairs:
             results.append(
                 run_pair(args.data, bench, sf, list(range(args.seeds)), cfg, args.work, args.workers)
             )
-        ray.shutdown()
+        if args.workers:
+            ray.shutdown()
     report = {
         "command": " ".join(["python", "bench/moe.py", *sys.argv[1:]]),
         "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),

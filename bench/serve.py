@@ -223,7 +223,7 @@ def serve_reference(port: int) -> int:
         def select(self, body: dict = Body(...)) -> dict:  # noqa: B008
             return {"engine": self.moe.select(body["plans"]).engine}
 
-    ray.init(include_dashboard=False, configure_logging=False, log_to_driver=False)
+    ray.init(address="local", include_dashboard=False, configure_logging=False, log_to_driver=False)
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(Plain.bind(), name="reference", route_prefix="/")
     print(f"knobray serve: ready at http://127.0.0.1:{port} in {time.perf_counter() - t0:.1f} s", flush=True)

@@ -341,6 +341,7 @@ def main() -> int:
         methods = methods if args.methods else ["random", "tpe"]
     suffix = "-quick" if args.quick else ""
     ray.init(
+        address="local",
         num_cpus=max(2, detect_hardware().cores),
         resources={"db_slot": 2},
         include_dashboard=False,

@@ -80,8 +80,8 @@ def start(settings: ServeSettings, *, dashboard: bool = False) -> None:
 
     if not ray.is_initialized():
         ray.init(
-            num_cpus=os.cpu_count() or 1, include_dashboard=dashboard, configure_logging=False,
-            log_to_driver=False,
+            address="local", num_cpus=os.cpu_count() or 1, include_dashboard=dashboard,
+            configure_logging=False, log_to_driver=False,
         )  # fmt: skip
     serve.start(http_options={"host": settings.host, "port": settings.port})
     serve.run(build_app(settings), name="knobray", route_prefix="/", blocking=False)

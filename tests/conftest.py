@@ -12,6 +12,10 @@ from pathlib import Path
 import pytest
 
 ENGINES = ["postgres", "mariadb"]
+# Every Ray a test starts without an address (its own, a CLI's, Ray Train's) is a new local one: never a cluster
+# that a test or `ray start` left running on this machine.
+# (Ray reads this for "auto" too: a test that means a running cluster passes its address.)
+os.environ["RAY_ADDRESS"] = "local"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -61,6 +65,7 @@ def local_ray() -> Iterator[None]:
     if ray.is_initialized():
         ray.shutdown()
     ray.init(
+        address="local",
         num_cpus=2,
         resources={"db_slot": 2},
         include_dashboard=False,

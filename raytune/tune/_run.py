@@ -141,6 +141,7 @@ def connect_ray(spec: SearchSpec) -> None:
             ) from None
         return
     ray.init(
+        address="local",  # a new Ray, even beside one that `ray start` left running (that one: --address)
         num_cpus=max(spec.hardware.cores, 1),
         resources={"db_slot": spec.instances},
         include_dashboard=spec.dashboard,
@@ -489,6 +490,9 @@ def _fit(
                 # (A ConcurrencyLimiter already caps the optimizers; Tune warns when told twice.)
                 max_concurrent_trials=None if isinstance(search_alg, ConcurrencyLimiter) else concurrency,
                 time_budget_s=budget_s,
+                # A trial's actor only leases an instance and waits on it: reusing it across trials saves a
+                # worker start-up per trial and changes nothing that is measured.
+                reuse_actors=True,
             ),
             run_config=tune.RunConfig(
                 name=run_name,

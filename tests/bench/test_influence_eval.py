@@ -53,8 +53,16 @@ def test_evaluation_on_planted_runs(tmp_path: Path) -> None:
     assert len(result["per_workload"]) == 10 and result["measurement"]["runs"] == 14 * 32
     assert methods["influence_diagram"]["accuracy_pct"] >= 70
     assert methods["influence_diagram"]["mean_slowdown_pct"] < methods["default"]["mean_slowdown_pct"]
+    for name in ("influence_diagram", "regression", "dann"):  # the models also order all 32 per workload
+        rank = methods[name]["ranking"]
+        assert rank["workloads"] == 10 and -1 <= rank["spearman_quartiles"][0] <= rank["spearman_median"] <= 1
+    assert methods["influence_diagram"]["ranking"]["spearman_median"] > 0.5  # the planted world is learnable
     assert result["value_bins"] in (10, 20) and result["weights_fit"] in ("pooled", "within")
-    assert set(result["validation"]) == {"10-pooled", "10-within", "20-pooled", "20-within"}
+    assert result["value_scale"] in ("log", "raw") and set(result["value_scale_cv_r2"]) == {"log", "raw"}
+    assert all(r2 <= 1 for r2 in result["value_scale_cv_r2"].values())
+    assert set(result["validation"]) == {
+        f"{b}-{w}-{s}" for b in (10, 20) for w in ("pooled", "within") for s in ("log", "raw")
+    }
     assert [c["fraction"] for c in result["learning_curve"]] == [0.1, 0.2, 0.4, 0.6, 0.8, 1.0]
     assert result["sizes"] == {"train_runs": 400, "validation_workloads": 4, "test_workloads": 10,
                                "test_runs": 320}  # fmt: skip

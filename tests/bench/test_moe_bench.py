@@ -1,4 +1,5 @@
-"""bench/moe.py end to end on the synthetic LakeHelm-layout data set (real Ray Train, 2 CPU workers)."""
+"""bench/moe.py end to end on the synthetic LakeHelm-layout data set, trained in process (``--workers 0``; the
+same loop on 2 real Ray Train workers: tests/trainables/train/test_cli.py)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def test_moe_benchmark_writes_results(tmp_path: Path) -> None:
     data = write_lakehelm_layout(tmp_path / "data", benchmark="toy", sf=1)
     out, work = tmp_path / "moe.json", str(tmp_path / "work")
     proc = _run_bench(
-        "--data", str(data), "--seeds", "1", "--epochs", "2", "--steps", "4", "--out", str(out), "--work", work,
+        "--data", str(data), "--seeds", "1", "--epochs", "2", "--steps", "4", "--workers", "0", "--out", str(out), "--work", work,
         timeout=900,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]

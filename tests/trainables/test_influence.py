@@ -26,6 +26,7 @@ from trainables.influence import (
     fit_weights,
     learn,
     mdl_discretize,
+    scaled_values,
 )
 
 
@@ -151,9 +152,39 @@ def test_weights_within_a_kind_of_workload_undo_the_confound_of_busy_workloads()
     assert set(within) == {"intercept", "waits"}
 
 
+def test_log_scale_value_nodes_price_losses_that_span_decades(tmp_path: Path) -> None:
+    """Planted: waits per transaction span four decades, a decision d = "b" divides them by 5, and
+    ln(throughput) = 4 - 0.5 ln(1 + waits). On the log scale the weight is the elasticity; the value totals,
+    a saved model and a later update all stay on that scale."""
+    rng = np.random.default_rng(0)
+    n = 2000
+    r = rng.uniform(0, 9, n).round(2)
+    d = rng.choice(["a", "b"], n)
+    waits = np.exp(r + rng.normal(0, 0.2, n)) / np.where(d == "b", 5.0, 1.0)
+    examples = Examples({"r": r, "d": d.astype(object), "waits": waits}, np.exp(4 - 0.5 * np.log1p(waits)))
+    structure = Structure(
+        (Node("r", NodeKind.ROOT), Node("d", NodeKind.DECISION, (), ("a", "b")),
+         Node("waits", NodeKind.VALUE, ("r", "d"))),
+        ("d",),
+    )  # fmt: skip
+    logged = scaled_values(examples, ["waits"], "log")
+    assert fit_weights(logged, ["waits"])["waits"] == pytest.approx(-0.5, rel=0.01)
+    model = learn(examples, structure, mdl_discretize(examples, structure), value_scale="log")
+    assert model.value_scale == "log" and model.weights["waits"] == pytest.approx(-0.5, rel=0.01)
+    assert model.value_sums["waits"].sum() == pytest.approx(np.log1p(waits).sum())
+    assert all(model.recommend({"r": x})[0] == {"d": "b"} for x in (0.5, 4.0, 8.5))
+    model.save(tmp_path)
+    loaded = InfluenceModel.load(tmp_path)
+    before = loaded.expected_values("waits").copy()
+    loaded.update(examples)  # the same runs again (raw losses): the means on the log scale do not move
+    assert loaded.value_scale == "log" and np.allclose(loaded.expected_values("waits"), before)
+    with pytest.raises(KnobrayError, match="value scale must be one of log, raw"):
+        scaled_values(examples, ["waits"], "cube")
+
+
 def test_fading_update_weighs_recent_examples_more() -> None:
     examples, structure = _planted_step(n=400)
-    model = learn(examples, structure, mdl_discretize(examples, structure))
+    model = learn(examples, structure, mdl_discretize(examples, structure), value_scale="raw")
     before = model.expected_values("v").copy()
     shifted = Examples({**examples.columns, "v": examples.columns["v"] + 10}, examples.throughput)
     model.update(shifted, fading=0.9)

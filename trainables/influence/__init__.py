@@ -14,7 +14,14 @@ from trainables.influence._discretize import (
     mdl_discretize,
     mutual_information,
 )
-from trainables.influence._model import InfluenceModel, fit_weights, learn
+from trainables.influence._model import (
+    VALUE_SCALES,
+    InfluenceModel,
+    fit_weights,
+    learn,
+    scaled_values,
+    weight_rows,
+)
 from trainables.influence._structure import (
     DECISIONS,
     MIX,
@@ -29,6 +36,7 @@ from trainables.influence._unseen import Estimate, UnseenEstimator, assign_probs
 __all__ = [
     "DECISIONS",
     "MIX",
+    "VALUE_SCALES",
     "WEIGHTS",
     "Discretization",
     "Estimate",
@@ -52,5 +60,7 @@ __all__ = [
     "load_examples",
     "mdl_discretize",
     "mutual_information",
+    "scaled_values",
     "train_influence",
+    "weight_rows",
 ]

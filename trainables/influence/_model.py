@@ -25,6 +25,26 @@ from trainables.influence._structure import Node, NodeKind, Structure
 from trainables.influence._unseen import UnseenEstimator, assign_probs
 
 OUTLIER_QUANTILE = 0.985  # the thesis kept the 98.5% of examples with waits/txn < 100 for the weights
+# What a value node holds: the loss per transaction itself (the thesis), or ln(1 + loss), whose weight is an
+# elasticity: with a hundred threads the losses span four decades, and ln(throughput) is near linear in
+# ln(1 + waits per transaction) but not in waits per transaction.
+VALUE_SCALES = ("log", "raw")  # the first is the default
+
+
+def scaled_values(examples: Examples, value_nodes: list[str], scale: str) -> Examples:
+    """``examples`` with each value node's column on ``scale`` (``"log"``: ln(1 + loss)).
+
+    Raises:
+        KnobrayError: An unknown scale.
+    """
+    if scale not in VALUE_SCALES:
+        raise KnobrayError(f"value scale must be one of {', '.join(VALUE_SCALES)}, not {scale!r}")
+    if scale == "raw":
+        return examples
+    columns = {**examples.columns}
+    for v in value_nodes:
+        columns[v] = np.log1p(np.maximum(columns[v].astype(float), 0.0))
+    return Examples(columns, examples.throughput)
 
 
 @dataclass
@@ -37,7 +57,7 @@ class InfluenceModel:
     counts: dict[str, np.ndarray]  # chance node -> (parent instantiations, states)
     bin_sums: dict[str, np.ndarray]  # chance node -> raw value total per state (bin means V_k)
     bin_counts: dict[str, np.ndarray]
-    value_sums: dict[str, np.ndarray]  # value node -> raw value total per parent instantiation
+    value_sums: dict[str, np.ndarray]  # value node -> total on the value scale per parent instantiation
     value_counts: dict[str, np.ndarray]
     meta: dict[str, Any] = field(default_factory=dict)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -103,8 +123,8 @@ class InfluenceModel:
         return probs
 
     def expected_values(self, node: str) -> np.ndarray:
-        """E[value node | parents] per parent instantiation (raw units); unseen rows estimated, else the mean of
-        the seen rows with the same knob parents, else the overall mean."""
+        """E[value node | parents] per parent instantiation (on ``value_scale``); unseen rows estimated, else the
+        mean of the seen rows with the same knob parents, else the overall mean."""
         key = f"e:{node}"
         if key in self._cache:
             return self._cache[key]
@@ -186,9 +206,15 @@ class InfluenceModel:
     def coded(self, examples: Examples) -> dict[str, np.ndarray]:
         return {n: self.disc.codes(n, examples.columns[n]) for n in _coded_nodes(self.structure)}
 
+    @property
+    def value_scale(self) -> str:
+        """What the value nodes hold: ``"raw"`` losses per transaction or ``"log"``, ln(1 + loss)."""
+        return str(self.meta.get("value_scale", "raw"))
+
     def update(self, examples: Examples, fading: float = 1.0) -> None:
-        """Adds examples one at a time; with ``fading`` < 1 each count or total an example touches is first
-        multiplied by it (v <- f v + x, equation 40), so that recent behaviour weighs more.
+        """Adds examples (raw losses: put on the model's value scale here) one at a time; with ``fading`` < 1
+        each count or total an example touches is first multiplied by it (v <- f v + x, equation 40), so that
+        recent behaviour weighs more.
 
         Raises:
             KnobrayError: A fading factor outside (0, 1].
@@ -196,6 +222,7 @@ class InfluenceModel:
         if not 0 < fading <= 1:
             raise KnobrayError(f"the fading factor must be in (0, 1], got {fading}")
         coded = self.coded(examples)
+        examples = scaled_values(examples, self.structure.names(NodeKind.VALUE), self.value_scale)
         rows = {n: self.rows(n, coded) for n in [*self.counts, *self.value_sums]}
         for i in range(len(examples)):
             for n, table in self.counts.items():
@@ -260,20 +287,26 @@ def _coded_nodes(structure: Structure) -> list[str]:
     return [n.name for n in structure.nodes if n.kind is not NodeKind.VALUE] + structure.names(NodeKind.VALUE)
 
 
+def weight_rows(examples: Examples, value_nodes: list[str]) -> np.ndarray:
+    """The examples the weights are fitted on: each value node at or below its 98.5th percentile."""
+    keep = np.ones(len(examples), dtype=bool)
+    for v in value_nodes:
+        col = examples.columns[v].astype(float)
+        keep &= col <= np.quantile(col, OUTLIER_QUANTILE)
+    return keep
+
+
 def fit_weights(
     examples: Examples, value_nodes: list[str], controls: tuple[str, ...] = ()
 ) -> dict[str, float]:
-    """OLS of ln(throughput) on the value nodes' raw values, without the top 1.5% of each (the thesis's outliers:
+    """OLS of ln(throughput) on the value nodes' values (as given: raw or scaled), without the top 1.5% of each (the thesis's outliers:
     repeated deadlocks); the coefficients are the value nodes' weights (equation 43).
 
     ``controls`` (observed workload characteristics) enter the regression as further, centred terms whose
     coefficients are dropped: the value weights then measure what a loss costs within a kind of workload rather
     than across workloads (busy workloads have both more waits and lower throughput for reasons no knob
     changes); the intercept is the prediction at the mean workload. The thesis's fit has no controls."""
-    keep = np.ones(len(examples), dtype=bool)
-    for v in value_nodes:
-        col = examples.columns[v].astype(float)
-        keep &= col <= np.quantile(col, OUTLIER_QUANTILE)
+    keep = weight_rows(examples, value_nodes)
     values = [examples.columns[v].astype(float)[keep] for v in value_nodes]
     controls_ = [examples.columns[c].astype(float)[keep] for c in controls]
     x = np.column_stack([np.ones(keep.sum()), *values, *(c - c.mean() for c in controls_)])
@@ -284,11 +317,13 @@ def fit_weights(
 
 
 def learn(examples: Examples, structure: Structure, disc: Discretization, meta: dict[str, Any] | None = None, *,
-          weight_controls: tuple[str, ...] = ()) -> InfluenceModel:  # fmt: skip
-    """Counts, bin totals, value totals and weights (``fit_weights``) from ``examples`` under ``disc``."""
+          weight_controls: tuple[str, ...] = (), value_scale: str = VALUE_SCALES[0]) -> InfluenceModel:  # fmt: skip
+    """Counts, bin totals, value totals and weights (``fit_weights``) from ``examples`` (raw losses) under
+    ``disc``, the value nodes on ``value_scale``."""
     values = structure.names(NodeKind.VALUE)
-    weights = fit_weights(examples, values, weight_controls)
-    model = InfluenceModel(structure, disc, weights, {}, {}, {}, {}, {}, meta or {})
+    weights = fit_weights(scaled_values(examples, values, value_scale), values, weight_controls)
+    meta = {**(meta or {}), "value_scale": value_scale}
+    model = InfluenceModel(structure, disc, weights, {}, {}, {}, {}, {}, meta)
     for node in structure.nodes:
         n_inst = math.prod(model.cards(node.name)) if node.parents else 1
         if node.kind is NodeKind.VALUE:

@@ -137,7 +137,7 @@ def fit_postgres_diagram(corpus: Any, domain: str, exclude: set[str] | None = No
     """The PostgreSQL diagram learned from a corpus domain (MDL bins, counts, weights)."""
     from trainables.influence._train import fit_diagram
 
-    return fit_diagram(corpus_examples(corpus, domain, exclude), postgres_structure())
+    return fit_diagram(corpus_examples(corpus, domain, exclude), postgres_structure(), value_scale="raw")
 
 
 def recommend_postgres(model: Any, w: Any) -> tuple[dict[str, str], dict[str, str]]:

@@ -13,7 +13,7 @@ from typing import Any
 from raytune.errors import KnobrayError
 from trainables.influence._data import Examples, examples_from_rows
 from trainables.influence._discretize import mdl_discretize
-from trainables.influence._model import InfluenceModel, learn
+from trainables.influence._model import VALUE_SCALES, InfluenceModel, learn
 from trainables.influence._structure import NodeKind, Structure, berkeleydb_structure
 
 logger = logging.getLogger(__name__)
@@ -38,36 +38,45 @@ def load_examples(records: Iterable[Path]) -> Examples:
 
 
 def fit_diagram(
-    examples: Examples, structure: Structure | None = None, *, value_bins: int = 10, weights: str = "pooled"
+    examples: Examples,
+    structure: Structure | None = None,
+    *,
+    value_bins: int = 10,
+    weights: str = "pooled",
+    value_scale: str = VALUE_SCALES[0],
 ) -> InfluenceModel:
     """Discretizes (MDL) and learns a diagram of ``structure`` (default: the thesis's Berkeley DB model).
 
     ``weights="within"`` fits the value weights with the observed workload characteristics as controls
-    (``fit_weights``); ``"pooled"`` is the thesis's fit.
+    (``fit_weights``); ``"pooled"`` is the thesis's fit. ``value_scale="log"``: the value nodes hold ln(1 + loss
+    per transaction); ``"raw"``, the loss itself (the thesis).
 
     Raises:
-        KnobrayError: An unknown ``weights``.
+        KnobrayError: An unknown ``weights`` or ``value_scale``.
     """
     if weights not in WEIGHTS:
         raise KnobrayError(f"weights must be one of {', '.join(WEIGHTS)}, not {weights!r}")
+    if value_scale not in VALUE_SCALES:
+        raise KnobrayError(f"value scale must be one of {', '.join(VALUE_SCALES)}, not {value_scale!r}")
     structure = structure or berkeleydb_structure()
     t0 = time.perf_counter()
     disc = mdl_discretize(examples, structure, value_bins=value_bins)
     t1 = time.perf_counter()
     controls = tuple(structure.names(NodeKind.ROOT)) if weights == "within" else ()
-    model = learn(examples, structure, disc, weight_controls=controls)
+    model = learn(examples, structure, disc, weight_controls=controls, value_scale=value_scale)
     bins = {n: disc.cardinality(n) for n in structure.names(NodeKind.ROOT, NodeKind.CHANCE)}
     model.meta.update(examples=len(examples), discretize_s=t1 - t0, learn_s=time.perf_counter() - t1, bins=bins,
-                      value_bins=value_bins, weights=weights)  # fmt: skip
+                      value_bins=value_bins, weights=weights, value_scale=value_scale)  # fmt: skip
     logger.info("influence diagram: %d examples, bins %s, weights %s", len(examples), bins, model.weights)
     return model
 
 
 def train_influence(records: list[Path], out: Path, *, value_bins: int = 10, value_nodes: str = "misses",
-                    weights: str = "pooled") -> dict[str, Any]:  # fmt: skip
+                    weights: str = "pooled", value_scale: str = VALUE_SCALES[0]) -> dict[str, Any]:  # fmt: skip
     """Learns a diagram from the records and writes ``diagram.json`` and ``metrics.json`` to ``out``."""
     examples = load_examples(records)
-    model = fit_diagram(examples, berkeleydb_structure(value_nodes), value_bins=value_bins, weights=weights)
+    model = fit_diagram(examples, berkeleydb_structure(value_nodes), value_bins=value_bins, weights=weights,
+                        value_scale=value_scale)  # fmt: skip
     model.meta.update(records=[str(r) for r in records], version=f"influence-{time.strftime('%Y%m%d-%H%M')}")
     model.save(out)
     metrics = {**model.meta, "weights": model.weights,

@@ -33,7 +33,7 @@ from typing import Any
 from tqdm import tqdm
 
 from trainables.dann import DannConfig
-from trainables.influence import WEIGHTS
+from trainables.influence import VALUE_SCALES, WEIGHTS
 from trainables.lakehelm import DatasetError
 from trainables.moe import MoEConfig, MoEJob, fit_locally, run_job
 from trainables.recommender._backbone import DEFAULT_BACKBONE
@@ -126,6 +126,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="the I/O loss: memory-pool misses (default; the database fits the OS cache) or faults")  # fmt: skip
     infl.add_argument("--weights", default=WEIGHTS[0], choices=WEIGHTS,
                       help="value weights: pooled over all runs (the thesis) or within a kind of workload")  # fmt: skip
+    infl.add_argument("--value-scale", default=VALUE_SCALES[0], choices=VALUE_SCALES,
+                      help="what a value node holds: ln(1 + loss per transaction) (default) or the raw loss (the thesis)")  # fmt: skip
     infl.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -144,11 +146,15 @@ def _influence(args: argparse.Namespace) -> int:
             value_bins=args.value_bins,
             value_nodes=args.value_nodes,
             weights=args.weights,
+            value_scale=args.value_scale,
         )
     except KnobrayError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    weights = ", ".join(f"{k} {v:+.4f}" for k, v in metrics["weights"].items())
+    log = metrics["value_scale"] == "log"
+    weights = ", ".join(
+        f"{f'ln(1 + {k})' if log and k != 'intercept' else k} {v:+.4f}" for k, v in metrics["weights"].items()
+    )
     print(f"influence diagram: {metrics['examples']} runs; ln(throughput) = {weights}")
     print(f"bins: {metrics['bins']}")
     print(f"-> {args.out / 'diagram.json'} ({metrics['discretize_s']:.1f} s to discretize)")

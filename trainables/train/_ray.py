@@ -57,6 +57,7 @@ def run_on_ray_train(
     from ray.train.torch import TorchConfig, TorchTrainer
 
     if not ray.is_initialized():
+        # Joins the cluster that `ray start` or `ray up` runs on this machine, else starts a local Ray.
         ray.init(include_dashboard=False, configure_logging=False)
     resources = ray.cluster_resources()
     if use_gpu and resources.get("GPU", 0) < workers:
