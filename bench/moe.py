@@ -133,9 +133,9 @@ def main() -> int:
             if files:
                 results.append(summarise(bench, sf, [json.loads(f.read_text()) for f in files], None))
     else:
-        import ray
-
         if args.workers:
+            import ray
+
             ray.init(address="local", include_dashboard=False, configure_logging=False, log_to_driver=False)
         for bench, sf in pairs:
             results.append(

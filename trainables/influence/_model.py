@@ -299,8 +299,9 @@ def weight_rows(examples: Examples, value_nodes: list[str]) -> np.ndarray:
 def fit_weights(
     examples: Examples, value_nodes: list[str], controls: tuple[str, ...] = ()
 ) -> dict[str, float]:
-    """OLS of ln(throughput) on the value nodes' values (as given: raw or scaled), without the top 1.5% of each (the thesis's outliers:
-    repeated deadlocks); the coefficients are the value nodes' weights (equation 43).
+    """OLS of ln(throughput) on the value nodes' values (as given: raw or scaled), without the top 1.5% of each
+    (``weight_rows``: the thesis's outliers, repeated deadlocks); the coefficients are the value nodes' weights
+    (equation 43).
 
     ``controls`` (observed workload characteristics) enter the regression as further, centred terms whose
     coefficients are dropped: the value weights then measure what a loss costs within a kind of workload rather

@@ -56,8 +56,6 @@ def fit_diagram(
     """
     if weights not in WEIGHTS:
         raise KnobrayError(f"weights must be one of {', '.join(WEIGHTS)}, not {weights!r}")
-    if value_scale not in VALUE_SCALES:
-        raise KnobrayError(f"value scale must be one of {', '.join(VALUE_SCALES)}, not {value_scale!r}")
     structure = structure or berkeleydb_structure()
     t0 = time.perf_counter()
     disc = mdl_discretize(examples, structure, value_bins=value_bins)
