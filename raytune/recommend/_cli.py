@@ -139,14 +139,14 @@ def recommend_influence(args: argparse.Namespace) -> dict[str, Any]:
 
 def recommend(args: argparse.Namespace) -> dict[str, Any]:
     """The recommendation as the JSON document ``--json`` prints."""
+    _check(args)  # before the models' imports (PyTorch): bad input fails in a second
+    if args.engine == "berkeleydb":
+        return recommend_influence(args)
     from raytune.engines import engine_class
     from raytune.knobs import load_catalog
     from trainables.dann import CostModel, describe_workload
     from trainables.recommender import Recommender, sql_workload
 
-    _check(args)
-    if args.engine == "berkeleydb":
-        return recommend_influence(args)
     shape = _shape(args)
     w = sql_workload(args.queries, args.engine, shape.cpus, shape.memory_bytes)  # a bad file fails here
     model = Recommender.load(args.model)

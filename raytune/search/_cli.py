@@ -125,7 +125,6 @@ def _check_inputs(args: argparse.Namespace) -> tuple[Any, list[dict[str, Any]]]:
     from raytune.optimizers import OPTIMIZERS
     from raytune.slots import parse_memory
     from raytune.trial import OBJECTIVES, objective_for, settings_from_args, workload_from_args
-    from raytune.tune import SearchSpec, WorkloadSpec
 
     if args.optimizer not in OPTIMIZERS:
         raise KnobrayError(f"unknown optimizer {args.optimizer!r}; use one of: {', '.join(OPTIMIZERS)}")
@@ -191,6 +190,8 @@ def _check_inputs(args: argparse.Namespace) -> tuple[Any, list[dict[str, Any]]]:
         raise KnobrayError(
             "--model is for --backend surrogate (or the cost model ranking --warm-start's configs)"
         )
+    from raytune.tune import SearchSpec, WorkloadSpec  # Ray Tune: imported once the quick checks pass
+
     spec = SearchSpec(
         results_dir=results,
         engine=args.engine,
