@@ -13,7 +13,7 @@ run: install
 	$(PY) -m raytune.search
 
 test: install
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=20 tests
 
 # Pure logic only: no database server, no Ray (about a minute).
 test-fast: install
