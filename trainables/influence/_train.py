@@ -64,7 +64,7 @@ def fit_diagram(
     model = learn(examples, structure, disc, weight_controls=controls, value_scale=value_scale)
     bins = {n: disc.cardinality(n) for n in structure.names(NodeKind.ROOT, NodeKind.CHANCE)}
     model.meta.update(examples=len(examples), discretize_s=t1 - t0, learn_s=time.perf_counter() - t1, bins=bins,
-                      value_bins=value_bins, weights=weights, value_scale=value_scale)  # fmt: skip
+                      value_bins=value_bins, weights=weights)  # fmt: skip
     logger.info("influence diagram: %d examples, bins %s, weights %s", len(examples), bins, model.weights)
     return model
 
