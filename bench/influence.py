@@ -5,7 +5,9 @@
 2. Test data: ``--test`` fresh workloads (none equal to a training one) x all 32 combinations; the first
    ``--validation`` of them choose among variants (value-node bins 10 / 20; value weights pooled, as in the
    thesis, or within a kind of workload; value nodes holding ln(1 + loss) or the raw loss, as in the thesis:
-   ``fit_diagram``), by mean slowdown; the rest are the test set.
+   ``fit_diagram``; the structure: the thesis's, one additive deadlock-policy effect on the waits, and that with
+   a deadlocks value node: ``VARIANTS``), by mean slowdown; the rest are the test set. ``variants_on_test``
+   scores every variant on the test workloads too, for information only: it never chooses.
 3. Methods, on the test workloads: the influence diagram, the default settings, the thesis's regression baseline
    (32 per-combination OLS fits of ln(throughput) with backward elimination, section 7.4.3), knobray's cost-model
    network trained on the same runs (``trainables.influence._dann``), and the learning curve of the diagram over
@@ -64,6 +66,7 @@ from trainables.influence import (  # noqa: E402
     DECISIONS,
     MIX,
     VALUE_SCALES,
+    VARIANTS,
     WEIGHTS,
     Examples,
     NodeKind,
@@ -72,6 +75,7 @@ from trainables.influence import (  # noqa: E402
     examples_from_rows,
     fit_diagram,
     knob_config,
+    mdl_discretize,
     scaled_values,
     weight_rows,
 )
@@ -378,16 +382,22 @@ def evaluate(
     entries = [table[k] for k in sorted(table)]
     np.random.default_rng(seed).shuffle(entries)  # validation and test both span every kind of workload
     val, tst = entries[:validation], entries[validation:]
-    variants = {}
-    for scale, bins, weights in itertools.product(VALUE_SCALES, (10, 20), WEIGHTS):
+    variants, bins_found = {}, {}
+    for structure, scale, bins, weights in itertools.product(VARIANTS, VALUE_SCALES, (10, 20), WEIGHTS):
+        s = berkeleydb_structure(variant=structure)
+        arcs = (bins, tuple((n.name, n.parents) for n in s.nodes))  # all that MDL depends on
+        if arcs not in bins_found:
+            bins_found[arcs] = mdl_discretize(train, s, value_bins=bins)
         model = fit_diagram(
-            train, berkeleydb_structure(), value_bins=bins, weights=weights, value_scale=scale
+            train, s, value_bins=bins, weights=weights, value_scale=scale, disc=bins_found[arcs]
         )
+        model.meta["variant"] = structure
         picks = [(model.recommend(e["mix"])[0], e) for e in val]
-        variants[f"{bins}-{weights}-{scale}"] = (model, score(picks) if val else None)
+        variants[f"{bins}-{weights}-{scale}-{structure}"] = (model, score(picks) if val else None)
     chosen = min(variants, key=lambda v: _validation_loss(variants[v][1]))
     diagram = variants[chosen][0]
     bins, weights, scale = diagram.meta["value_bins"], diagram.meta["weights"], diagram.value_scale
+    structure = diagram.meta["variant"]
     regression = RegressionBaseline(train)
     dann = DannPicker(train, epochs=dann_epochs, seed=seed)
     methods = {
@@ -422,8 +432,8 @@ def evaluate(
         runs = []
         for _ in range(1 if fraction == 1.0 else 3):
             idx = rng.choice(len(train), max(20, int(fraction * len(train))), replace=False)
-            model = fit_diagram(train.subset(np.sort(idx)), berkeleydb_structure(), value_bins=bins,
-                                weights=weights, value_scale=scale)  # fmt: skip
+            model = fit_diagram(train.subset(np.sort(idx)), berkeleydb_structure(variant=structure),
+                                value_bins=bins, weights=weights, value_scale=scale)  # fmt: skip
             runs.append(score([(model.recommend(e["mix"])[0], e) for e in tst]))
         curve.append({"fraction": fraction, "examples": max(20, int(fraction * len(train))),
                       "accuracy_pct": statistics.fmean(r["accuracy_pct"] for r in runs),
@@ -431,9 +441,13 @@ def evaluate(
     return {
         "methods": methods,
         "validation": {name: v[1] for name, v in variants.items()},
+        "variants_on_test": {
+            name: score([(v[0].recommend(e["mix"])[0], e) for e in tst]) for name, v in variants.items()
+        },
         "value_bins": bins,
         "weights_fit": weights,
         "value_scale": scale,
+        "structure": structure,
         "value_scale_cv_r2": value_scale_fit(train),
         "bins": diagram.meta.get("bins"),
         "weights": diagram.weights,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from raytune.storage import TrialStore
 from tests.trainables.planted_bdb import planted_stats, throughput, write_planted_records
-from trainables.influence import examples_from_rows, knob_config
+from trainables.influence import VARIANTS, examples_from_rows, knob_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,7 +61,11 @@ def test_evaluation_on_planted_runs(tmp_path: Path) -> None:
     assert result["value_scale"] in ("log", "raw") and set(result["value_scale_cv_r2"]) == {"log", "raw"}
     assert all(r2 <= 1 for r2 in result["value_scale_cv_r2"].values())
     assert set(result["validation"]) == {
-        f"{b}-{w}-{s}" for b in (10, 20) for w in ("pooled", "within") for s in ("log", "raw")
+        f"{b}-{w}-{s}-{v}"
+        for b in (10, 20)
+        for w in ("pooled", "within")
+        for s in ("log", "raw")
+        for v in VARIANTS
     }
     assert [c["fraction"] for c in result["learning_curve"]] == [0.1, 0.2, 0.4, 0.6, 0.8, 1.0]
     assert result["sizes"] == {"train_runs": 400, "validation_workloads": 4, "test_workloads": 10,

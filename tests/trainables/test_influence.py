@@ -182,6 +182,57 @@ def test_log_scale_value_nodes_price_losses_that_span_decades(tmp_path: Path) ->
         scaled_values(examples, ["waits"], "cube")
 
 
+def _planted_additive(shared: tuple[str, ...]) -> tuple[InfluenceModel, Examples]:
+    """Planted, without noise: value = 2 [r > 5] + 1 [k = "y"] + g(d), with g = 0, -1.5, 0.5, 1 for the four
+    states of d; a third of the (r, k, d) cells never run, each d-state seen in only some of the cells."""
+    rng = np.random.default_rng(3)
+    n = 600
+    r = rng.uniform(0, 10, n).round(1)
+    k = rng.choice(["x", "y"], n)
+    d = rng.choice(["p", "q", "s", "t"], n)
+    drop = ((r > 5) & (k == "y") & np.isin(d, ["q", "s"])) | ((r <= 5) & (k == "x") & (d == "t"))
+    r, k, d = r[~drop], k[~drop], d[~drop]
+    g = {"p": 0.0, "q": -1.5, "s": 0.5, "t": 1.0}
+    loss = 2.0 * (r > 5) + 1.0 * (k == "y") + np.array([g[x] for x in d]) + 3.0
+    structure = Structure(
+        (Node("r", NodeKind.ROOT), Node("k", NodeKind.DECISION, (), ("x", "y")),
+         Node("d", NodeKind.DECISION, (), ("p", "q", "s", "t")),
+         Node("loss", NodeKind.VALUE, ("r", "k", "d"), shared=shared)),
+        ("k", "d"),
+    )  # fmt: skip
+    examples = Examples(
+        {"r": r, "k": k.astype(object), "d": d.astype(object), "loss": loss}, np.exp(2 - 0.3 * loss)
+    )
+    return learn(examples, structure, mdl_discretize(examples, structure), value_scale="raw"), examples
+
+
+def test_a_shared_parent_is_one_additive_effect_estimated_from_every_run(tmp_path: Path) -> None:
+    """With the d-effect shared, even the never-run cells get f(r, k) + g(d) exactly; the recommended d is the
+    planted best everywhere, and a saved model keeps the sharing."""
+    model, examples = _planted_additive(("d",))
+    assert model.disc.cutoffs["r"] == pytest.approx((5.05,))
+    planted = {(ri, ki, di): 3.0 + 2.0 * ri + 1.0 * ki + (0.0, -1.5, 0.5, 1.0)[di]
+               for ri, ki, di in itertools.product(range(2), range(2), range(4))}  # fmt: skip
+    means = model.expected_values("loss")
+    for row, inst in enumerate(model.instantiations("loss")):
+        assert means[row] == pytest.approx(planted[inst], abs=1e-6), inst
+    assert all(model.recommend({"r": x})[0] == {"k": "x", "d": "q"} for x in (1.0, 9.0))
+    model.save(tmp_path)
+    loaded = InfluenceModel.load(tmp_path)
+    assert loaded.structure["loss"].shared == ("d",)
+    loaded.update(examples)  # the same runs again: the fit does not move
+    assert np.allclose(loaded.expected_values("loss"), means)
+    full, _ = _planted_additive(())  # without sharing, a never-run cell falls back on its neighbours
+    assert not np.allclose(full.expected_values("loss"), means)
+    with pytest.raises(KnobrayError, match="shared parents must be some, not all"):
+        Node_ = Node("v", NodeKind.VALUE, ("r",), shared=("r",))
+        Structure((Node("r", NodeKind.ROOT), Node_), ())
+    shared = berkeleydb_structure(variant="shared-policy-deadlocks")
+    assert shared["waits_txn"].shared == shared["deadlocks_txn"].shared == ("deadlock_policy",)
+    with pytest.raises(KnobrayError, match="structure variant must be one of thesis"):
+        berkeleydb_structure(variant="flat")
+
+
 def test_fading_update_weighs_recent_examples_more() -> None:
     examples, structure = _planted_step(n=400)
     model = learn(examples, structure, mdl_discretize(examples, structure), value_scale="raw")

@@ -25,6 +25,7 @@ from trainables.influence._model import (
 from trainables.influence._structure import (
     DECISIONS,
     MIX,
+    VARIANTS,
     Node,
     NodeKind,
     Structure,
@@ -37,6 +38,7 @@ __all__ = [
     "DECISIONS",
     "MIX",
     "VALUE_SCALES",
+    "VARIANTS",
     "WEIGHTS",
     "Discretization",
     "Estimate",

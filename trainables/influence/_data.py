@@ -97,7 +97,8 @@ def example_of(row: Mapping[str, Any]) -> dict[str, Any] | None:
     mix = {k: float(workload["mix"][k]) for k in MIX}
     states = decision_states(row.get("applied") or {})
     layout = {k: per_txn[f"layout.{k}"] for k in ("leaf_pages", "overflow_pages")}
-    values = {"misses_txn": per_txn["misses"], "waits_txn": per_txn["waits"], "faults_txn": per_txn["faults"]}
+    values = {"misses_txn": per_txn["misses"], "waits_txn": per_txn["waits"], "faults_txn": per_txn["faults"],
+              "deadlocks_txn": per_txn.get("deadlocks", 0.0)}  # fmt: skip
     return {
         **mix,
         **states,

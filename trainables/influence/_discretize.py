@@ -85,6 +85,11 @@ def equal_height(values: Sequence[float] | np.ndarray, bins: int) -> tuple[float
     return tuple(cuts)
 
 
+DENSE_CODES = (
+    1 << 22
+)  # joint spaces up to this size are counted directly (np.bincount), larger ones compacted
+
+
 def entropy_bits(codes: np.ndarray) -> float:
     if len(codes) == 0:
         return 0.0
@@ -107,7 +112,8 @@ def mutual_information(
     if not parents:
         return 0.0
     p = joint_codes(parents, cards)
-    p = np.unique(p, return_inverse=True)[1]  # compact codes: the joint space may be large
+    if math.prod(cards) * x_card > DENSE_CODES:
+        p = np.unique(p, return_inverse=True)[1]  # compact codes: the joint space is large
     joint = p * x_card + x
     return entropy_bits(x) + entropy_bits(p) - entropy_bits(joint)
 

@@ -124,16 +124,28 @@ class InfluenceModel:
 
     def expected_values(self, node: str) -> np.ndarray:
         """E[value node | parents] per parent instantiation (on ``value_scale``); unseen rows estimated, else the
-        mean of the seen rows with the same knob parents, else the overall mean."""
+        mean of the seen rows with the same knob parents, else the overall mean. A node with ``shared`` parents
+        gets an additive fit instead (``_additive_means``)."""
         key = f"e:{node}"
-        if key in self._cache:
-            return self._cache[key]
-        sums, counts = self.value_sums[node], self.value_counts[node]
+        if key not in self._cache:
+            if self.structure[node].shared:
+                self._cache[key] = self._additive_means(node)
+            else:
+                sums, counts = self.value_sums[node], self.value_counts[node]
+                self._cache[key] = self._filled_means(
+                    sums, counts, self.instantiations(node), self.knob_parents(node)
+                )
+        return self._cache[key]
+
+    @staticmethod
+    def _filled_means(
+        sums: np.ndarray, counts: np.ndarray, inst: list[tuple[int, ...]], knob: list[bool]
+    ) -> np.ndarray:
+        """Cell means, the empty cells estimated (``UnseenEstimator``; else the mean of the seen cells with the
+        same knob parents; else the overall mean)."""
         means = np.where(counts > 0, sums / np.maximum(counts, 1e-12), np.nan)
         seen = np.flatnonzero(counts > 0)
         overall = float(sums.sum() / max(counts.sum(), 1e-12))
-        inst = self.instantiations(node)
-        knob = self.knob_parents(node)
         estimator = UnseenEstimator([inst[i] for i in seen], means[seen], knob) if len(seen) else None
         for row in np.flatnonzero(counts == 0):
             est = estimator.estimate(inst[row]) if estimator else None
@@ -142,8 +154,45 @@ class InfluenceModel:
                 continue
             same = [i for i in seen if all(inst[i][j] == inst[row][j] for j in range(len(knob)) if knob[j])]
             means[row] = float(np.mean(means[same])) if same else overall
-        self._cache[key] = means
         return means
+
+    def _additive_means(self, node: str, iterations: int = 200) -> np.ndarray:
+        """E[value | parents] = f(other parents) + g(shared parents), fitted by least squares on the cell totals
+        (backfitting: alternating weighted means; g has a count-weighted mean of zero). Each g is estimated
+        from every run with that state; f's empty cells are estimated as in ``_filled_means``."""
+        parents, shared = self.structure[node].parents, self.structure[node].shared
+        cards = self.cards(node)
+        other_axes = [i for i, p in enumerate(parents) if p not in shared]
+        shared_axes = [i for i, p in enumerate(parents) if p in shared]
+        order = other_axes + shared_axes
+        n_other = math.prod(cards[i] for i in other_axes)
+
+        def split(table: np.ndarray) -> np.ndarray:
+            return table.reshape(cards).transpose(order).reshape(n_other, -1)
+
+        sums, counts = split(self.value_sums[node]), split(self.value_counts[node])
+        n_other_cells, n_shared_states = counts.sum(axis=1), counts.sum(axis=0)
+        f = np.zeros(n_other)
+        g = np.zeros(counts.shape[1])
+        for _ in range(iterations):
+            f = np.where(
+                n_other_cells > 0, (sums - counts * g).sum(axis=1) / np.maximum(n_other_cells, 1e-12), 0.0
+            )
+            g_new = np.where(
+                n_shared_states > 0,
+                (sums - counts * f[:, None]).sum(axis=0) / np.maximum(n_shared_states, 1e-12),
+                0.0,
+            )
+            g_new -= (n_shared_states * g_new).sum() / max(n_shared_states.sum(), 1e-12)
+            if np.allclose(g_new, g, atol=1e-10):
+                break
+            g = g_new
+        f_sums = np.where(n_other_cells > 0, f * n_other_cells, 0.0)
+        other_inst = list(itertools.product(*(range(cards[i]) for i in other_axes)))
+        knob = [self.knob_parents(node)[i] for i in other_axes]
+        f = self._filled_means(f_sums, n_other_cells, other_inst, knob)
+        full = (f[:, None] + g[None, :]).reshape([cards[i] for i in order])
+        return full.transpose(np.argsort(order)).reshape(-1)
 
     # ----- evaluation ------------------------------------------------------------------------------------------
     def diagram(self) -> Any:
@@ -244,7 +293,8 @@ class InfluenceModel:
     def save(self, directory: Path) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
         doc = {
-            "structure": {"nodes": [[n.name, n.kind.value, list(n.parents), list(n.states)] for n in self.structure.nodes],
+            "structure": {"nodes": [[n.name, n.kind.value, list(n.parents), list(n.states), list(n.shared)]
+                                    for n in self.structure.nodes],
                           "decision_order": list(self.structure.decision_order)},
             "cutoffs": {k: list(v) for k, v in self.disc.cutoffs.items()},
             "states": {k: list(v) for k, v in self.disc.states.items()},
@@ -274,7 +324,10 @@ class InfluenceModel:
             raise KnobrayError(
                 f"{path} is not a saved diagram ({exc.msg} at line {exc.lineno}); train it again"
             ) from None
-        nodes = tuple(Node(n, NodeKind(k), tuple(p), tuple(s)) for n, k, p, s in doc["structure"]["nodes"])
+        nodes = tuple(
+            Node(n, NodeKind(k), tuple(p), tuple(s), tuple(rest[0] if rest else ()))
+            for n, k, p, s, *rest in doc["structure"]["nodes"]
+        )
         structure = Structure(nodes, tuple(doc["structure"]["decision_order"]))
         disc = Discretization({k: tuple(v) for k, v in doc["cutoffs"].items()},
                               {k: tuple(v) for k, v in doc["states"].items()})  # fmt: skip

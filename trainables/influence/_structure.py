@@ -22,12 +22,17 @@ class NodeKind(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Node:
-    """One node: its kind, its parents, and for a decision its states in order (the first is the default)."""
+    """One node: its kind, its parents, and for a decision its states in order (the first is the default).
+
+    ``shared`` (value nodes only): parents whose effect on the value is additive, one effect per state shared
+    by every instantiation of the other parents and so estimated from all runs (``InfluenceModel``), where a
+    full table would estimate it again in each sparsely populated cell."""
 
     name: str
     kind: NodeKind
     parents: tuple[str, ...] = ()
     states: tuple[str, ...] = ()
+    shared: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,10 @@ class Structure:
                     raise KnobrayError(f"influence diagram: value node {p} cannot have a child ({n.name})")
             if n.kind in (NodeKind.ROOT, NodeKind.DECISION) and n.parents:
                 raise KnobrayError(f"influence diagram: {n.kind.value} {n.name} cannot have parents")
+            if n.shared and (n.kind is not NodeKind.VALUE or not set(n.shared) < set(n.parents)):
+                raise KnobrayError(
+                    f"influence diagram: {n.name}'s shared parents must be some, not all, of a value node's parents"
+                )
             if n.kind is NodeKind.DECISION and len(n.states) < 2:
                 raise KnobrayError(f"influence diagram: decision {n.name} needs at least two states")
         self.topological_order()  # raises on a cycle
@@ -127,10 +136,24 @@ DECISIONS: dict[str, tuple[str, ...]] = {
 }
 
 
-def berkeleydb_structure(value_nodes: str = "misses") -> Structure:
+# Structure variants of the Berkeley DB diagram, chosen among on validation workloads (the first is the thesis's):
+# "shared-policy" makes the deadlock policy's effect on the waits one additive effect per policy (``Node.shared``)
+# instead of a column of the waits node's 128-configuration table; "shared-policy-deadlocks" adds a value node,
+# deadlocks per committed transaction (each aborts and retries a transaction), with the waits node's parents.
+VARIANTS = ("thesis", "shared-policy", "shared-policy-deadlocks")
+
+
+def berkeleydb_structure(value_nodes: str = "misses", variant: str = VARIANTS[0]) -> Structure:
     """The thesis's final Berkeley DB diagram. ``value_nodes="misses"`` makes memory-pool misses per
     transaction the I/O loss (the database fits in the OS page cache here, so page faults are ~0: the thesis's
-    own rule in section 4.4.2); ``"faults"`` keeps faults/txn with the thesis's parents."""
+    own rule in section 4.4.2); ``"faults"`` keeps faults/txn with the thesis's parents. ``variant``: one of
+    ``VARIANTS``.
+
+    Raises:
+        KnobrayError: An unknown ``value_nodes`` or ``variant``.
+    """
+    if variant not in VARIANTS:
+        raise KnobrayError(f"structure variant must be one of {', '.join(VARIANTS)}, not {variant!r}")
     layout = ("page_size", "min_keys")
     nodes = [Node(m, NodeKind.ROOT) for m in MIX]
     nodes += [Node(d, NodeKind.DECISION, (), states) for d, states in DECISIONS.items()]
@@ -162,5 +185,8 @@ def berkeleydb_structure(value_nodes: str = "misses") -> Structure:
         nodes.append(Node("faults_txn", NodeKind.VALUE, ("misses_txn", "db_size", "pct_writes", "page_size")))
     else:
         raise KnobrayError(f"value_nodes must be misses or faults, not {value_nodes!r}")
-    nodes.append(Node("waits_txn", NodeKind.VALUE, waits))
+    shared = ("deadlock_policy",) if variant != "thesis" else ()
+    nodes.append(Node("waits_txn", NodeKind.VALUE, waits, shared=shared))
+    if variant == "shared-policy-deadlocks":
+        nodes.append(Node("deadlocks_txn", NodeKind.VALUE, waits, shared=shared))
     return Structure(tuple(nodes), tuple(DECISIONS))

@@ -12,9 +12,9 @@ from typing import Any
 
 from raytune.errors import KnobrayError
 from trainables.influence._data import Examples, examples_from_rows
-from trainables.influence._discretize import mdl_discretize
+from trainables.influence._discretize import Discretization, mdl_discretize
 from trainables.influence._model import VALUE_SCALES, InfluenceModel, learn
-from trainables.influence._structure import NodeKind, Structure, berkeleydb_structure
+from trainables.influence._structure import VARIANTS, NodeKind, Structure, berkeleydb_structure
 
 logger = logging.getLogger(__name__)
 WEIGHTS = ("pooled", "within")  # value weights: the thesis's pooled fit, or within a kind of workload
@@ -44,8 +44,12 @@ def fit_diagram(
     value_bins: int = 10,
     weights: str = "pooled",
     value_scale: str = VALUE_SCALES[0],
+    disc: Discretization | None = None,
 ) -> InfluenceModel:
     """Discretizes (MDL) and learns a diagram of ``structure`` (default: the thesis's Berkeley DB model).
+
+    ``disc``: bins already found by ``mdl_discretize`` for these examples, ``structure``'s arcs and
+    ``value_bins`` (they depend on nothing else: not on the weights, the value scale or shared parents).
 
     ``weights="within"`` fits the value weights with the observed workload characteristics as controls
     (``fit_weights``); ``"pooled"`` is the thesis's fit. ``value_scale="log"``: the value nodes hold ln(1 + loss
@@ -58,7 +62,7 @@ def fit_diagram(
         raise KnobrayError(f"weights must be one of {', '.join(WEIGHTS)}, not {weights!r}")
     structure = structure or berkeleydb_structure()
     t0 = time.perf_counter()
-    disc = mdl_discretize(examples, structure, value_bins=value_bins)
+    disc = disc or mdl_discretize(examples, structure, value_bins=value_bins)
     t1 = time.perf_counter()
     controls = tuple(structure.names(NodeKind.ROOT)) if weights == "within" else ()
     model = learn(examples, structure, disc, weight_controls=controls, value_scale=value_scale)
@@ -70,11 +74,14 @@ def fit_diagram(
 
 
 def train_influence(records: list[Path], out: Path, *, value_bins: int = 10, value_nodes: str = "misses",
-                    weights: str = "pooled", value_scale: str = VALUE_SCALES[0]) -> dict[str, Any]:  # fmt: skip
-    """Learns a diagram from the records and writes ``diagram.json`` and ``metrics.json`` to ``out``."""
+                    weights: str = "pooled", value_scale: str = VALUE_SCALES[0],
+                    variant: str = VARIANTS[0]) -> dict[str, Any]:  # fmt: skip
+    """Learns a diagram (structure ``variant``, ``berkeleydb_structure``) from the records and writes
+    ``diagram.json`` and ``metrics.json`` to ``out``."""
     examples = load_examples(records)
-    model = fit_diagram(examples, berkeleydb_structure(value_nodes), value_bins=value_bins, weights=weights,
-                        value_scale=value_scale)  # fmt: skip
+    model = fit_diagram(examples, berkeleydb_structure(value_nodes, variant), value_bins=value_bins,
+                        weights=weights, value_scale=value_scale)  # fmt: skip
+    model.meta["variant"] = variant
     model.meta.update(records=[str(r) for r in records], version=f"influence-{time.strftime('%Y%m%d-%H%M')}")
     model.save(out)
     metrics = {**model.meta, "weights": model.weights,

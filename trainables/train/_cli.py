@@ -33,7 +33,7 @@ from typing import Any
 from tqdm import tqdm
 
 from trainables.dann import DannConfig
-from trainables.influence import VALUE_SCALES, WEIGHTS
+from trainables.influence import VALUE_SCALES, VARIANTS, WEIGHTS
 from trainables.lakehelm import DatasetError
 from trainables.moe import MoEConfig, MoEJob, fit_locally, run_job
 from trainables.recommender._backbone import DEFAULT_BACKBONE
@@ -128,6 +128,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="value weights: pooled over all runs (the thesis) or within a kind of workload")  # fmt: skip
     infl.add_argument("--value-scale", default=VALUE_SCALES[0], choices=VALUE_SCALES,
                       help="what a value node holds: ln(1 + loss per transaction) (default) or the raw loss (the thesis)")  # fmt: skip
+    infl.add_argument("--structure", default=VARIANTS[0], choices=VARIANTS,
+                      help="the thesis's diagram; shared-policy: one additive deadlock-policy effect on the waits; "
+                           "shared-policy-deadlocks: that and a deadlocks-per-transaction value node")  # fmt: skip
     infl.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -147,6 +150,7 @@ def _influence(args: argparse.Namespace) -> int:
             value_nodes=args.value_nodes,
             weights=args.weights,
             value_scale=args.value_scale,
+            variant=args.structure,
         )
     except KnobrayError as exc:
         print(f"error: {exc}", file=sys.stderr)
