@@ -12,8 +12,9 @@ DEBIAN_PACKAGES := mariadb-server sysbench libdb5.3-dev
 run: install
 	$(PY) -m raytune.search
 
+# Two test files at a time (pytest-xdist; a file's tests stay on one worker, so module fixtures start once).
 test: install
-	$(PY) -m pytest -q --durations=20 tests
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=20 tests
 
 # Pure logic only: no database server, no Ray (about a minute).
 test-fast: install

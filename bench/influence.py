@@ -365,6 +365,18 @@ def score(picks: list[tuple[dict[str, str], dict[str, Any]]]) -> dict[str, Any]:
     }
 
 
+def score_methods(pickers: dict[str, Any], entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each picker's score on ``entries``, and a uniformly random pick's (its expectation: every combination
+    once per workload)."""
+    return {
+        **{name: score([(pick(e["mix"]), e) for e in entries]) for name, pick in pickers.items()},
+        "random_pick": {
+            **score([(dict(zip(DECISIONS, c, strict=True)), e) for e in entries for c in e["tps"]]),
+            "workloads": len(entries),
+        },
+    }
+
+
 def _validation_loss(scored: dict[str, Any] | None) -> tuple[float, float]:
     """Variants are ranked by mean slowdown on the validation workloads (smoother than accuracy on a few
     workloads), then by accuracy; without validation workloads, or on a tie, the first variant stays (10 bins,
@@ -375,9 +387,16 @@ def _validation_loss(scored: dict[str, Any] | None) -> tuple[float, float]:
 
 
 def evaluate(
-    train: Examples, test: list[dict[str, Any]], validation: int, seed: int, dann_epochs: int = 150
+    train: Examples,
+    test: list[dict[str, Any]],
+    validation: int,
+    seed: int,
+    dann_epochs: int = 150,
+    fresh: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Every method on the same test workloads; the diagram's variant chosen on the validation workloads."""
+    """Every method on the same test workloads; the diagram's variant chosen on the validation workloads.
+    ``fresh``: runs of further workloads, collected after the variants were designed, scored the same way
+    (``fresh`` in the result) with the variant already chosen."""
     table = test_table(test)
     entries = [table[k] for k in sorted(table)]
     np.random.default_rng(seed).shuffle(entries)  # validation and test both span every kind of workload
@@ -400,17 +419,16 @@ def evaluate(
     structure = diagram.meta["variant"]
     regression = RegressionBaseline(train)
     dann = DannPicker(train, epochs=dann_epochs, seed=seed)
-    methods = {
-        "influence_diagram": score([(diagram.recommend(e["mix"])[0], e) for e in tst]),
-        "default": score([(DEFAULT, e) for e in tst]),
-        "regression": score([(regression.pick(e["mix"]), e) for e in tst]),
-        "dann": score([(dann.pick(e["mix"]), e) for e in tst]),
-        "best_fixed": score([(best_fixed_combination(train), e) for e in tst]),
-        "random_pick": {  # its expectation: every combination once per workload
-            **score([(dict(zip(DECISIONS, c, strict=True)), e) for e in tst for c in e["tps"]]),
-            "workloads": len(tst),
-        },
+    thesis = variants[next(iter(variants))][0]  # the first variant: the thesis's structure
+    fixed = best_fixed_combination(train)
+    pickers = {
+        "influence_diagram": lambda m: diagram.recommend(m)[0],
+        "default": lambda m: DEFAULT,
+        "regression": regression.pick,
+        "dann": dann.pick,
+        "best_fixed": lambda m: fixed,
     }
+    methods = score_methods(pickers, tst)
     predictors = {
         "influence_diagram": lambda m: {k: diagram.expected_utility(m, dict(zip(DECISIONS, k, strict=True)))
                                         for k in COMBOS_KEYS},
@@ -438,8 +456,12 @@ def evaluate(
         curve.append({"fraction": fraction, "examples": max(20, int(fraction * len(train))),
                       "accuracy_pct": statistics.fmean(r["accuracy_pct"] for r in runs),
                       "mean_slowdown_pct": statistics.fmean(r["mean_slowdown_pct"] for r in runs)})  # fmt: skip
+    fresh_entries = [e for _, e in sorted(test_table(fresh).items())] if fresh else []
+    fresh_scores = {**score_methods(pickers, fresh_entries),
+                    "influence_diagram_thesis_structure": score([(thesis.recommend(e["mix"])[0], e) for e in fresh_entries])} if fresh_entries else None  # fmt: skip
     return {
         "methods": methods,
+        "fresh": fresh_scores,
         "validation": {name: v[1] for name, v in variants.items()},
         "variants_on_test": {
             name: score([(v[0].recommend(e["mix"])[0], e) for e in tst]) for name, v in variants.items()
@@ -572,6 +594,8 @@ def main() -> int:
     )
     p.add_argument("--test", type=int, default=24, help="test workloads, each run under all 32 combinations")
     p.add_argument("--validation", type=int, default=4, help="test workloads used to choose the variant")
+    p.add_argument("--fresh", type=int, default=0, metavar="K",
+                   help="K further workloads x 32 combinations, scored apart with the variant already chosen")  # fmt: skip
     p.add_argument("--sf", type=float, default=0.2, help="db_perf scale: 24,500 x sf items (0.2: 4,900)")
     p.add_argument(
         "--duration", type=int, default=20, help="longest run in seconds (a run stops at steady state)"
@@ -604,16 +628,21 @@ def main() -> int:
     train_rows = collect(training_items(args.train, args.seed), args.work / "train", args)
     train = examples_from_rows(train_rows)
     test_rows = collect(test_items(args.test, training_mixes(args)), args.work / "test", args)
+    fresh_items = test_items(args.test + args.fresh, training_mixes(args))[len(COMBOS) * args.test :]
+    fresh_rows = collect(fresh_items, args.work / "fresh", args) if args.fresh else None
     result = {
         **_header(args),
-        **evaluate(train, test_rows, args.validation, args.seed),
+        **evaluate(train, test_rows, args.validation, args.seed, fresh=fresh_rows),
         "wall_s": time.perf_counter() - t0,
     }
-    failed = sum(r["status"] != "SUCCEEDED" for r in train_rows + test_rows)
+    failed = sum(r["status"] != "SUCCEEDED" for r in train_rows + test_rows + (fresh_rows or []))
     result["failed_runs"] = failed
     for name, m in result["methods"].items():
         print(f"{name:18s} accuracy {m['accuracy_pct']:5.1f}%  mean slowdown {m['mean_slowdown_pct']:5.2f}%  "
               f"avg non-optimal {m['avg_slowdown_nonoptimal_pct']:5.2f}%", file=sys.stderr)  # fmt: skip
+    for name, m in (result["fresh"] or {}).items():
+        print(f"fresh: {name:18s} accuracy {m['accuracy_pct']:5.1f}%  mean slowdown {m['mean_slowdown_pct']:5.2f}%",
+              file=sys.stderr)  # fmt: skip
     write_result(args.out or HERE / "results" / "influence.json", result)
     return 0
 

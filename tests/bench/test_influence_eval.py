@@ -22,12 +22,12 @@ def _bench() -> object:
     return module
 
 
-def _planted_test_rows(workloads: int) -> list[dict]:
-    """Planted records of fresh workloads under all 32 combinations."""
+def _planted_test_rows(workloads: int, first: int = 0) -> list[dict]:
+    """Planted records of fresh workloads (test seeds ``first``, ...) under all 32 combinations."""
     bench = _bench()
     rng = random.Random(99)
     rows = []
-    for w in range(workloads):
+    for w in range(first, first + workloads):
         mix = bench.parse_mix(f"random:{bench.TEST_SEED_BASE + w}").to_dict()
         for states in bench.COMBOS:
             stats = planted_stats(mix, states, rng)
@@ -40,8 +40,9 @@ def _planted_test_rows(workloads: int) -> list[dict]:
 def test_evaluation_on_planted_runs(tmp_path: Path) -> None:
     bench = _bench()
     train = examples_from_rows(TrialStore(write_planted_records(tmp_path / "train", 400)).rows())
+    fresh = _planted_test_rows(3, first=14)
     result = bench.evaluate(
-        train, _planted_test_rows(14), validation=4, seed=0, dann_epochs=3
+        train, _planted_test_rows(14), validation=4, seed=0, dann_epochs=3, fresh=fresh
     )  # a few: it runs
     methods = result["methods"]
     assert set(methods) == {"influence_diagram", "default", "regression", "dann", "best_fixed", "random_pick"}
@@ -67,6 +68,12 @@ def test_evaluation_on_planted_runs(tmp_path: Path) -> None:
         for s in ("log", "raw")
         for v in VARIANTS
     }
+    assert set(result["fresh"]) == {*methods, "influence_diagram_thesis_structure"}
+    assert all(m["workloads"] == 3 for m in result["fresh"].values())
+    assert (
+        result["fresh"]["influence_diagram"]["mean_slowdown_pct"]
+        < result["fresh"]["default"]["mean_slowdown_pct"]
+    )
     assert [c["fraction"] for c in result["learning_curve"]] == [0.1, 0.2, 0.4, 0.6, 0.8, 1.0]
     assert result["sizes"] == {"train_runs": 400, "validation_workloads": 4, "test_workloads": 10,
                                "test_runs": 320}  # fmt: skip

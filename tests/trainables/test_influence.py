@@ -227,6 +227,14 @@ def test_a_shared_parent_is_one_additive_effect_estimated_from_every_run(tmp_pat
     with pytest.raises(KnobrayError, match="shared parents must be some, not all"):
         Node_ = Node("v", NodeKind.VALUE, ("r",), shared=("r",))
         Structure((Node("r", NodeKind.ROOT), Node_), ())
+    from tests.trainables.planted_bdb import write_planted_records
+    from trainables.influence import train_influence
+
+    metrics = train_influence(
+        [write_planted_records(tmp_path / "runs", 200)], tmp_path / "bdb", variant="shared-policy"
+    )
+    assert metrics["variant"] == "shared-policy"
+    assert InfluenceModel.load(tmp_path / "bdb").structure["waits_txn"].shared == ("deadlock_policy",)
     shared = berkeleydb_structure(variant="shared-policy-deadlocks")
     assert shared["waits_txn"].shared == shared["deadlocks_txn"].shared == ("deadlock_policy",)
     with pytest.raises(KnobrayError, match="structure variant must be one of thesis"):
