@@ -404,7 +404,7 @@ def evaluate(
     variants, bins_found = {}, {}
     for structure, scale, bins, weights in itertools.product(VARIANTS, VALUE_SCALES, (10, 20), WEIGHTS):
         s = berkeleydb_structure(variant=structure)
-        arcs = (bins, tuple((n.name, n.parents) for n in s.nodes))  # all that MDL depends on
+        arcs = (bins, tuple((n.name, n.parents) for n in s.nodes))  # what MDL depends on among the variants
         if arcs not in bins_found:
             bins_found[arcs] = mdl_discretize(train, s, value_bins=bins)
         model = fit_diagram(
@@ -419,7 +419,9 @@ def evaluate(
     structure = diagram.meta["variant"]
     regression = RegressionBaseline(train)
     dann = DannPicker(train, epochs=dann_epochs, seed=seed)
-    thesis = variants[next(iter(variants))][0]  # the first variant: the thesis's structure
+    thesis = variants[f"{bins}-{weights}-{scale}-{VARIANTS[0]}"][
+        0
+    ]  # the chosen settings, the thesis's structure
     fixed = best_fixed_combination(train)
     pickers = {
         "influence_diagram": lambda m: diagram.recommend(m)[0],

@@ -156,41 +156,25 @@ class InfluenceModel:
             means[row] = float(np.mean(means[same])) if same else overall
         return means
 
-    def _additive_means(self, node: str, iterations: int = 200) -> np.ndarray:
-        """E[value | parents] = f(other parents) + g(shared parents), fitted by least squares on the cell totals
-        (backfitting: alternating weighted means; g has a count-weighted mean of zero). Each g is estimated
-        from every run with that state; f's empty cells are estimated as in ``_filled_means``."""
+    def _additive_means(self, node: str) -> np.ndarray:
+        """E[value | parents] = f(other parents) + g(shared parents), the least-squares fit to the cell totals
+        (``_additive_fit``). Each g is estimated from every run with that state; f's empty cells are estimated
+        as in ``_filled_means``."""
         parents, shared = self.structure[node].parents, self.structure[node].shared
         cards = self.cards(node)
         other_axes = [i for i, p in enumerate(parents) if p not in shared]
-        shared_axes = [i for i, p in enumerate(parents) if p in shared]
-        order = other_axes + shared_axes
+        order = other_axes + [i for i, p in enumerate(parents) if p in shared]
         n_other = math.prod(cards[i] for i in other_axes)
 
         def split(table: np.ndarray) -> np.ndarray:
             return table.reshape(cards).transpose(order).reshape(n_other, -1)
 
         sums, counts = split(self.value_sums[node]), split(self.value_counts[node])
-        n_other_cells, n_shared_states = counts.sum(axis=1), counts.sum(axis=0)
-        f = np.zeros(n_other)
-        g = np.zeros(counts.shape[1])
-        for _ in range(iterations):
-            f = np.where(
-                n_other_cells > 0, (sums - counts * g).sum(axis=1) / np.maximum(n_other_cells, 1e-12), 0.0
-            )
-            g_new = np.where(
-                n_shared_states > 0,
-                (sums - counts * f[:, None]).sum(axis=0) / np.maximum(n_shared_states, 1e-12),
-                0.0,
-            )
-            g_new -= (n_shared_states * g_new).sum() / max(n_shared_states.sum(), 1e-12)
-            if np.allclose(g_new, g, atol=1e-10):
-                break
-            g = g_new
-        f_sums = np.where(n_other_cells > 0, f * n_other_cells, 0.0)
+        f, g = _additive_fit(sums, counts)
+        n_other_cells = counts.sum(axis=1)
         other_inst = list(itertools.product(*(range(cards[i]) for i in other_axes)))
         knob = [self.knob_parents(node)[i] for i in other_axes]
-        f = self._filled_means(f_sums, n_other_cells, other_inst, knob)
+        f = self._filled_means(f * n_other_cells, n_other_cells, other_inst, knob)
         full = (f[:, None] + g[None, :]).reshape([cards[i] for i in order])
         return full.transpose(np.argsort(order)).reshape(-1)
 
@@ -334,6 +318,22 @@ class InfluenceModel:
         arrays = {name: {k: np.asarray(v, dtype=float) for k, v in doc[name].items()}
                   for name in ("counts", "bin_sums", "bin_counts", "value_sums", "value_counts")}  # fmt: skip
         return cls(structure, disc, doc["weights"], meta=doc.get("meta", {}), **arrays)
+
+
+def _additive_fit(sums: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least squares of the cell means on f[row] + g[column], weighted by the counts, from the cell totals:
+    f eliminated, the normal equations for g, (diag(n_col) - C' diag(1 / n_row) C) g = S_col - C' (S_row /
+    n_row), solved exactly (``lstsq``: they are singular along a constant); g centred on its count-weighted
+    mean; a column never observed gets g = 0 (the average effect), a row never observed f = 0 (filled later).
+    """
+    n_row, n_col = counts.sum(axis=1), counts.sum(axis=0)
+    inv_row = np.where(n_row > 0, 1.0 / np.maximum(n_row, 1e-12), 0.0)
+    system = np.diag(n_col) - counts.T @ (inv_row[:, None] * counts)
+    rhs = sums.sum(axis=0) - counts.T @ (sums.sum(axis=1) * inv_row)
+    g = np.linalg.lstsq(system, rhs, rcond=None)[0]
+    g = np.where(n_col > 0, g - (n_col * g).sum() / max(n_col.sum(), 1e-12), 0.0)
+    f = (sums.sum(axis=1) - counts @ g) * inv_row
+    return f, g
 
 
 def _coded_nodes(structure: Structure) -> list[str]:

@@ -62,12 +62,13 @@ def fit_diagram(
         raise KnobrayError(f"weights must be one of {', '.join(WEIGHTS)}, not {weights!r}")
     structure = structure or berkeleydb_structure()
     t0 = time.perf_counter()
+    reused = disc is not None
     disc = disc or mdl_discretize(examples, structure, value_bins=value_bins)
     t1 = time.perf_counter()
     controls = tuple(structure.names(NodeKind.ROOT)) if weights == "within" else ()
     model = learn(examples, structure, disc, weight_controls=controls, value_scale=value_scale)
     bins = {n: disc.cardinality(n) for n in structure.names(NodeKind.ROOT, NodeKind.CHANCE)}
-    model.meta.update(examples=len(examples), discretize_s=t1 - t0, learn_s=time.perf_counter() - t1, bins=bins,
+    model.meta.update(examples=len(examples), discretize_s=None if reused else t1 - t0, learn_s=time.perf_counter() - t1, bins=bins,
                       value_bins=value_bins, weights=weights)  # fmt: skip
     logger.info("influence diagram: %d examples, bins %s, weights %s", len(examples), bins, model.weights)
     return model
