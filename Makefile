@@ -16,7 +16,7 @@ run: install
 test: install
 	$(PY) -m pytest -q -n 2 --dist loadfile --durations=20 tests
 
-# Pure logic only: no database server, no Ray (about a minute).
+# Pure logic only: no database server, no Ray (about 3 minutes).
 test-fast: install
 	$(PY) -m pytest -q -m "not slow" tests
 
