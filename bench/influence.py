@@ -419,9 +419,8 @@ def evaluate(
     structure = diagram.meta["variant"]
     regression = RegressionBaseline(train)
     dann = DannPicker(train, epochs=dann_epochs, seed=seed)
-    thesis = variants[f"{bins}-{weights}-{scale}-{VARIANTS[0]}"][
-        0
-    ]  # the chosen settings, the thesis's structure
+    # the chosen settings with the thesis's structure, for the fresh workloads
+    thesis = variants[f"{bins}-{weights}-{scale}-{VARIANTS[0]}"][0]
     fixed = best_fixed_combination(train)
     pickers = {
         "influence_diagram": lambda m: diagram.recommend(m)[0],
@@ -441,9 +440,8 @@ def evaluate(
         methods[name]["ranking"] = ranking(predict, tst)
     per_workload = [
         {"mix": e["mix"], "best": max(e["tps"], key=e["tps"].get), "best_tps": max(e["tps"].values()),
-         "default_tps": e["tps"][combo_key(DEFAULT)], **{name: combo_key(pick(e["mix"])) for name, pick in
-         (("influence_diagram", lambda m: diagram.recommend(m)[0]), ("regression", regression.pick),
-          ("dann", dann.pick))}}
+         "default_tps": e["tps"][combo_key(DEFAULT)],
+         **{name: combo_key(pickers[name](e["mix"])) for name in ("influence_diagram", "regression", "dann")}}
         for e in tst
     ]  # fmt: skip
     curve = []

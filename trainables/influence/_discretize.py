@@ -85,9 +85,8 @@ def equal_height(values: Sequence[float] | np.ndarray, bins: int) -> tuple[float
     return tuple(cuts)
 
 
-DENSE_CODES = (
-    1 << 22
-)  # joint spaces up to this size are counted directly (np.bincount), larger ones compacted
+# Joint spaces up to this size are counted directly (np.bincount); larger ones are compacted first.
+DENSE_CODES = 1 << 22
 
 
 def entropy_bits(codes: np.ndarray) -> float:

@@ -63,7 +63,8 @@ def fit_diagram(
     structure = structure or berkeleydb_structure()
     t0 = time.perf_counter()
     reused = disc is not None
-    disc = disc or mdl_discretize(examples, structure, value_bins=value_bins)
+    if disc is None:
+        disc = mdl_discretize(examples, structure, value_bins=value_bins)
     t1 = time.perf_counter()
     controls = tuple(structure.names(NodeKind.ROOT)) if weights == "within" else ()
     model = learn(examples, structure, disc, weight_controls=controls, value_scale=value_scale)
