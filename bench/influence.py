@@ -21,6 +21,12 @@
    run-to-run spread, and the accuracy of a perfect picker on single runs (the best of one pass scored on the
    other), the ceiling of the metric at this precision.
 
+4. ``--holdout K`` (with ``--fresh``): the clean protocol. K further workloads x 32 combinations are measured
+   after everything above; every earlier run is design data (the random-workload runs and the test and fresh
+   grids), the diagram's variant (also the ``shared-knobs`` structures and 40 value bins) is chosen by 5-fold
+   cross-validation over the grid workloads, and the chosen diagram and every other method, learned from all
+   the design data, are scored once on the K workloads (``holdout`` in the result).
+
 Runs go through the search machinery (Ray Tune, ``--instances`` instances in their slots, one by default: two
 co-running runs on a 2-core machine measure their contention; records in Parquet under ``--work``, by default
 ``data/bdb-runs/<design>/`` such as ``sf0.2-20s-1x``, compacted after each batch so that a collection can be
@@ -34,6 +40,7 @@ workload one search with a confirmation stage (re-measured interleaved with the 
 
     .venv/bin/python bench/influence.py                          # results: bench/results/influence.json
     .venv/bin/python bench/influence.py --train 40 --test 3 --validation 1 --out /tmp/i.json   # a quick look
+    .venv/bin/python bench/influence.py --fresh 6 --holdout 8      # the clean protocol: scored once
     .venv/bin/python bench/influence.py --repeatability 3         # results: bench/results/influence-repeatability.json
     .venv/bin/python bench/influence.py --postgres --workloads 6  # results: bench/results/influence-postgres.json
 """
@@ -377,6 +384,32 @@ def score_methods(pickers: dict[str, Any], entries: list[dict[str, Any]]) -> dic
     }
 
 
+def variant_name(bins: int, weights: str, scale: str, structure: str) -> str:
+    return f"{bins}-{weights}-{scale}-{structure}"
+
+
+FIRST_VARIANTS = VARIANTS[:3]  # the structures the validation split chooses among (the first protocol)
+
+
+def fit_variants(
+    train: Examples, structures: tuple[str, ...] = FIRST_VARIANTS, value_bins: tuple[int, ...] = (10, 20)
+) -> dict[str, Any]:
+    """Every variant of the diagram (structure x value scale x value-node bins x weight fit) learned from
+    ``train``, by ``variant_name``; one MDL discretization per set of arcs and bin count."""
+    variants, bins_found = {}, {}
+    for structure, scale, bins, weights in itertools.product(structures, VALUE_SCALES, value_bins, WEIGHTS):
+        s = berkeleydb_structure(variant=structure)
+        arcs = (bins, tuple((n.name, n.parents) for n in s.nodes))  # what MDL depends on among the variants
+        if arcs not in bins_found:
+            bins_found[arcs] = mdl_discretize(train, s, value_bins=bins)
+        model = fit_diagram(
+            train, s, value_bins=bins, weights=weights, value_scale=scale, disc=bins_found[arcs]
+        )
+        model.meta["variant"] = structure
+        variants[variant_name(bins, weights, scale, structure)] = model
+    return variants
+
+
 def _validation_loss(scored: dict[str, Any] | None) -> tuple[float, float]:
     """Variants are ranked by mean slowdown on the validation workloads (smoother than accuracy on a few
     workloads), then by accuracy; without validation workloads, or on a tie, the first variant stays (10 bins,
@@ -384,6 +417,50 @@ def _validation_loss(scored: dict[str, Any] | None) -> tuple[float, float]:
     if not scored:
         return (0.0, 0.0)
     return (scored["mean_slowdown_pct"], -scored["accuracy_pct"])
+
+
+def method_pickers(
+    train: Examples, diagram: Any, seed: int, dann_epochs: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Each method's picker (workload characteristics -> decision states) and, for the three models, its
+    predictor (characteristics -> utility per combination), every one learned from ``train``."""
+    regression = RegressionBaseline(train)
+    dann = DannPicker(train, epochs=dann_epochs, seed=seed)
+    fixed = best_fixed_combination(train)
+    pickers = {
+        "influence_diagram": lambda m: diagram.recommend(m)[0],
+        "default": lambda m: DEFAULT,
+        "regression": regression.pick,
+        "dann": dann.pick,
+        "best_fixed": lambda m: fixed,
+    }
+    predictors = {
+        "influence_diagram": lambda m: {k: diagram.expected_utility(m, dict(zip(DECISIONS, k, strict=True)))
+                                        for k in COMBOS_KEYS},
+        "regression": regression.predict,
+        "dann": lambda m: dict(zip(COMBOS_KEYS, dann.predict(m), strict=True)),
+    }  # fmt: skip
+    return pickers, predictors
+
+
+def score_with_ranking(
+    pickers: dict[str, Any], predictors: dict[str, Any], entries: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """``score_methods``, with each model's ``ranking`` of the 32 combinations."""
+    methods = score_methods(pickers, entries)
+    for name, predict in predictors.items():
+        methods[name]["ranking"] = ranking(predict, entries)
+    return methods
+
+
+def picks_per_workload(pickers: dict[str, Any], entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per workload: the measured best, the default's throughput and the models' picks."""
+    return [
+        {"mix": e["mix"], "best": max(e["tps"], key=e["tps"].get), "best_tps": max(e["tps"].values()),
+         "default_tps": e["tps"][combo_key(DEFAULT)],
+         **{name: combo_key(pickers[name](e["mix"])) for name in ("influence_diagram", "regression", "dann")}}
+        for e in entries
+    ]  # fmt: skip
 
 
 def evaluate(
@@ -401,49 +478,19 @@ def evaluate(
     entries = [table[k] for k in sorted(table)]
     np.random.default_rng(seed).shuffle(entries)  # validation and test both span every kind of workload
     val, tst = entries[:validation], entries[validation:]
-    variants, bins_found = {}, {}
-    for structure, scale, bins, weights in itertools.product(VARIANTS, VALUE_SCALES, (10, 20), WEIGHTS):
-        s = berkeleydb_structure(variant=structure)
-        arcs = (bins, tuple((n.name, n.parents) for n in s.nodes))  # what MDL depends on among the variants
-        if arcs not in bins_found:
-            bins_found[arcs] = mdl_discretize(train, s, value_bins=bins)
-        model = fit_diagram(
-            train, s, value_bins=bins, weights=weights, value_scale=scale, disc=bins_found[arcs]
-        )
-        model.meta["variant"] = structure
-        picks = [(model.recommend(e["mix"])[0], e) for e in val]
-        variants[f"{bins}-{weights}-{scale}-{structure}"] = (model, score(picks) if val else None)
+    variants = {
+        name: (model, score([(model.recommend(e["mix"])[0], e) for e in val]) if val else None)
+        for name, model in fit_variants(train).items()
+    }
     chosen = min(variants, key=lambda v: _validation_loss(variants[v][1]))
     diagram = variants[chosen][0]
     bins, weights, scale = diagram.meta["value_bins"], diagram.meta["weights"], diagram.value_scale
     structure = diagram.meta["variant"]
-    regression = RegressionBaseline(train)
-    dann = DannPicker(train, epochs=dann_epochs, seed=seed)
+    pickers, predictors = method_pickers(train, diagram, seed, dann_epochs)
     # the chosen settings with the thesis's structure, for the fresh workloads
-    thesis = variants[f"{bins}-{weights}-{scale}-{VARIANTS[0]}"][0]
-    fixed = best_fixed_combination(train)
-    pickers = {
-        "influence_diagram": lambda m: diagram.recommend(m)[0],
-        "default": lambda m: DEFAULT,
-        "regression": regression.pick,
-        "dann": dann.pick,
-        "best_fixed": lambda m: fixed,
-    }
-    methods = score_methods(pickers, tst)
-    predictors = {
-        "influence_diagram": lambda m: {k: diagram.expected_utility(m, dict(zip(DECISIONS, k, strict=True)))
-                                        for k in COMBOS_KEYS},
-        "regression": regression.predict,
-        "dann": lambda m: dict(zip(COMBOS_KEYS, dann.predict(m), strict=True)),
-    }  # fmt: skip
-    for name, predict in predictors.items():
-        methods[name]["ranking"] = ranking(predict, tst)
-    per_workload = [
-        {"mix": e["mix"], "best": max(e["tps"], key=e["tps"].get), "best_tps": max(e["tps"].values()),
-         "default_tps": e["tps"][combo_key(DEFAULT)],
-         **{name: combo_key(pickers[name](e["mix"])) for name in ("influence_diagram", "regression", "dann")}}
-        for e in tst
-    ]  # fmt: skip
+    thesis = variants[variant_name(bins, weights, scale, VARIANTS[0])][0]
+    methods = score_with_ranking(pickers, predictors, tst)
+    per_workload = picks_per_workload(pickers, tst)
     curve = []
     rng = np.random.default_rng(seed)
     for fraction in (0.1, 0.2, 0.4, 0.6, 0.8, 1.0):
@@ -481,6 +528,72 @@ def evaluate(
             "validation_workloads": len(val),
             "test_workloads": len(tst),
             "test_runs": len(tst) * len(COMBOS),
+        },  # fmt: skip
+    }
+
+
+def workload_key(row: dict[str, Any]) -> tuple[float, ...]:
+    return tuple(float(row["workload"]["mix"][k]) for k in MIX)
+
+
+# value-node bins the cross-validation chooses among (with more runs, finer bins may pay)
+HOLDOUT_BINS = (10, 20, 40)
+
+
+def evaluate_holdout(
+    design: list[dict[str, Any]],
+    grids: list[dict[str, Any]],
+    holdout: list[dict[str, Any]],
+    seed: int,
+    folds: int = 5,
+    dann_epochs: int = 150,
+    structures: tuple[str, ...] = VARIANTS,
+    value_bins: tuple[int, ...] = HOLDOUT_BINS,
+) -> dict[str, Any]:
+    """The clean protocol: every run recorded before the holdout workloads were measured is design data, and
+    the holdout workloads are scored once, by models that nothing about them chose.
+
+    ``design``: the random-workload runs; ``grids``: the test and fresh workloads' runs under all 32
+    combinations. The diagram's variant (``fit_variants`` over ``structures`` and ``value_bins``) is chosen by
+    ``folds``-fold cross-validation over the grid workloads: each fold learns from the random runs and the
+    other folds' grids and is scored on its own workloads' grids. The chosen variant and every other method are
+    then learned from all the design data and scored on ``holdout`` (its workloads x 32 combinations)."""
+    table = test_table(grids)
+    keys = sorted(table)
+    np.random.default_rng(seed).shuffle(keys)
+    picks: dict[str, list[tuple[dict[str, str], dict[str, Any]]]] = defaultdict(list)
+    for part in np.array_split(np.arange(len(keys)), folds):
+        held = {keys[i] for i in part}
+        train = examples_from_rows(design + [r for r in grids if workload_key(r) not in held])
+        fixed = best_fixed_combination(train)
+        for name, model in fit_variants(train, structures, value_bins).items():
+            picks[name] += [(model.recommend(table[k]["mix"])[0], table[k]) for k in held]
+        picks["best_fixed"] += [(fixed, table[k]) for k in held]
+    cross_validation = {name: score(p) for name, p in picks.items()}
+    chosen = min((n for n in cross_validation if n != "best_fixed"), key=lambda n: _validation_loss(cross_validation[n]))  # fmt: skip
+    train = examples_from_rows(design + grids)
+    variants = fit_variants(train, structures, value_bins)
+    diagram = variants[chosen]
+    bins, weights, scale = diagram.meta["value_bins"], diagram.meta["weights"], diagram.value_scale
+    thesis = variants[variant_name(bins, weights, scale, VARIANTS[0])]
+    pickers, predictors = method_pickers(train, diagram, seed, dann_epochs)
+    entries = [e for _, e in sorted(test_table(holdout).items())]
+    methods = score_with_ranking(pickers, predictors, entries)
+    methods["influence_diagram_thesis_structure"] = score(
+        [(thesis.recommend(e["mix"])[0], e) for e in entries]
+    )
+    return {
+        "chosen": chosen,
+        "cross_validation": cross_validation,
+        "methods": methods,
+        "per_workload": picks_per_workload(pickers, entries),
+        "measurement": measurement_quality(holdout, entries),
+        "sizes": {
+            "design_runs": len(train),
+            "grid_workloads": len(table),
+            "folds": folds,
+            "holdout_workloads": len(entries),
+            "holdout_runs": len(entries) * len(COMBOS),
         },  # fmt: skip
     }
 
@@ -596,6 +709,9 @@ def main() -> int:
     p.add_argument("--validation", type=int, default=4, help="test workloads used to choose the variant")
     p.add_argument("--fresh", type=int, default=0, metavar="K",
                    help="K further workloads x 32 combinations, scored apart with the variant already chosen")  # fmt: skip
+    p.add_argument("--holdout", type=int, default=0, metavar="K",
+                   help="K workloads after the fresh ones x 32 combinations, scored once by models learned from "
+                        "every earlier run, the variant chosen by cross-validation (needs --fresh)")  # fmt: skip
     p.add_argument("--sf", type=float, default=0.2, help="db_perf scale: 24,500 x sf items (0.2: 4,900)")
     p.add_argument(
         "--duration", type=int, default=20, help="longest run in seconds (a run stops at steady state)"
@@ -625,17 +741,25 @@ def main() -> int:
         return 0
     if args.repeatability:
         return measure_repeatability(args, t0)
+    if args.holdout and not args.fresh:
+        p.error("--holdout K needs --fresh K (the holdout workloads are drawn after the fresh ones): e.g. --fresh 6 --holdout 6")  # fmt: skip
     train_rows = collect(training_items(args.train, args.seed), args.work / "train", args)
     train = examples_from_rows(train_rows)
     test_rows = collect(test_items(args.test, training_mixes(args)), args.work / "test", args)
     fresh_items = test_items(args.test + args.fresh, training_mixes(args))[len(COMBOS) * args.test :]
     fresh_rows = collect(fresh_items, args.work / "fresh", args) if args.fresh else None
+    seen = args.test + args.fresh
+    holdout_items = test_items(seen + args.holdout, training_mixes(args))[len(COMBOS) * seen :]
+    holdout_rows = collect(holdout_items, args.work / "holdout", args) if args.holdout else None
     result = {
         **_header(args),
         **evaluate(train, test_rows, args.validation, args.seed, fresh=fresh_rows),
+        "holdout": evaluate_holdout(train_rows, test_rows + (fresh_rows or []), holdout_rows, args.seed)
+        if holdout_rows
+        else None,
         "wall_s": time.perf_counter() - t0,
     }
-    failed = sum(r["status"] != "SUCCEEDED" for r in train_rows + test_rows + (fresh_rows or []))
+    failed = sum(r["status"] != "SUCCEEDED" for r in train_rows + test_rows + (fresh_rows or []) + (holdout_rows or []))  # fmt: skip
     result["failed_runs"] = failed
     for name, m in result["methods"].items():
         print(f"{name:18s} accuracy {m['accuracy_pct']:5.1f}%  mean slowdown {m['mean_slowdown_pct']:5.2f}%  "
@@ -643,6 +767,11 @@ def main() -> int:
     for name, m in (result["fresh"] or {}).items():
         print(f"fresh: {name:18s} accuracy {m['accuracy_pct']:5.1f}%  mean slowdown {m['mean_slowdown_pct']:5.2f}%",
               file=sys.stderr)  # fmt: skip
+    if result["holdout"]:
+        print(f"holdout: chosen by cross-validation: {result['holdout']['chosen']}", file=sys.stderr)
+        for name, m in result["holdout"]["methods"].items():
+            print(f"holdout: {name:18s} accuracy {m['accuracy_pct']:5.1f}%  mean slowdown {m['mean_slowdown_pct']:5.2f}%",
+                  file=sys.stderr)  # fmt: skip
     write_result(args.out or HERE / "results" / "influence.json", result)
     return 0
 

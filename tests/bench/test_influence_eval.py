@@ -10,7 +10,7 @@ from pathlib import Path
 
 from raytune.storage import TrialStore
 from tests.trainables.planted_bdb import planted_stats, throughput, write_planted_records
-from trainables.influence import VARIANTS, examples_from_rows, knob_config
+from trainables.influence import examples_from_rows, knob_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,7 +66,7 @@ def test_evaluation_on_planted_runs(tmp_path: Path) -> None:
         for b in (10, 20)
         for w in ("pooled", "within")
         for s in ("log", "raw")
-        for v in VARIANTS
+        for v in bench.FIRST_VARIANTS
     }
     assert set(result["fresh"]) == {*methods, "influence_diagram_thesis_structure"}
     assert all(m["workloads"] == 3 for m in result["fresh"].values())
@@ -77,6 +77,31 @@ def test_evaluation_on_planted_runs(tmp_path: Path) -> None:
     assert [c["fraction"] for c in result["learning_curve"]] == [0.1, 0.2, 0.4, 0.6, 0.8, 1.0]
     assert result["sizes"] == {"train_runs": 400, "validation_workloads": 4, "test_workloads": 10,
                                "test_runs": 320}  # fmt: skip
+
+
+def test_holdout_protocol_chooses_by_cross_validation_only(tmp_path: Path) -> None:
+    """The variant is chosen by cross-validation over the design grids alone (another holdout: the same choice);
+    the methods learned from all design runs are scored on the holdout workloads only."""
+    bench = _bench()
+    design = TrialStore(write_planted_records(tmp_path / "train", 300)).rows()
+    grids, holdout = _planted_test_rows(6), _planted_test_rows(3, first=6)
+    few = {"folds": 3, "dann_epochs": 3, "structures": ("thesis", "shared-knobs"), "value_bins": (10,)}
+    result = bench.evaluate_holdout(design, grids, holdout, seed=0, **few)
+    assert set(result["cross_validation"]) == {
+        *(f"10-{w}-{s}-{v}" for w in ("pooled", "within") for s in ("log", "raw") for v in few["structures"]),
+        "best_fixed",
+    }
+    assert all(m["workloads"] == 6 for m in result["cross_validation"].values())
+    assert result["chosen"] != "best_fixed" and result["chosen"] in result["cross_validation"]
+    methods = result["methods"]
+    assert set(methods) == {"influence_diagram", "influence_diagram_thesis_structure", "default", "regression",
+                            "dann", "best_fixed", "random_pick"}  # fmt: skip
+    assert all(m["workloads"] == 3 for m in methods.values()) and len(result["per_workload"]) == 3
+    assert methods["influence_diagram"]["mean_slowdown_pct"] < methods["default"]["mean_slowdown_pct"]
+    assert result["sizes"] == {"design_runs": 300 + 6 * 32, "grid_workloads": 6, "folds": 3,
+                               "holdout_workloads": 3, "holdout_runs": 96}  # fmt: skip
+    other = bench.evaluate_holdout(design, grids, _planted_test_rows(3, first=9), seed=0, **few)
+    assert other["chosen"] == result["chosen"] and other["cross_validation"] == result["cross_validation"]
 
 
 def test_repeatability_of_identical_passes_and_of_a_noisy_one() -> None:

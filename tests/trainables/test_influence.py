@@ -237,6 +237,13 @@ def test_a_shared_parent_is_one_additive_effect_estimated_from_every_run(tmp_pat
     assert InfluenceModel.load(tmp_path / "bdb").structure["waits_txn"].shared == ("deadlock_policy",)
     shared = berkeleydb_structure(variant="shared-policy-deadlocks")
     assert shared["waits_txn"].shared == shared["deadlocks_txn"].shared == ("deadlock_policy",)
+    knobs = berkeleydb_structure(variant="shared-knobs")  # both knob parents of the waits, one shared effect
+    assert knobs["waits_txn"].shared == ("db_rmw", "deadlock_policy") and "deadlocks_txn" not in knobs.names()
+    assert (
+        berkeleydb_structure(variant="shared-knobs-deadlocks")["deadlocks_txn"].shared
+        == knobs["waits_txn"].shared
+    )
+    assert berkeleydb_structure()["waits_txn"].shared == ()
     with pytest.raises(KnobrayError, match="structure variant must be one of thesis"):
         berkeleydb_structure(variant="flat")
 

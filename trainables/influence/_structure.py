@@ -139,8 +139,10 @@ DECISIONS: dict[str, tuple[str, ...]] = {
 # Structure variants of the Berkeley DB diagram, chosen among on validation workloads (the first is the thesis's):
 # "shared-policy" makes the deadlock policy's effect on the waits one additive effect per policy (``Node.shared``)
 # instead of a column of the waits node's 128-configuration table; "shared-policy-deadlocks" adds a value node,
-# deadlocks per committed transaction (each aborts and retries a transaction), with the waits node's parents.
-VARIANTS = ("thesis", "shared-policy", "shared-policy-deadlocks")
+# deadlocks per committed transaction (each aborts and retries a transaction), with the waits node's parents;
+# "shared-knobs" and "shared-knobs-deadlocks" share both knob parents of those nodes (DB_RMW and the policy: one
+# additive effect per pair, the same for every workload).
+VARIANTS = ("thesis", "shared-policy", "shared-policy-deadlocks", "shared-knobs", "shared-knobs-deadlocks")
 
 
 def berkeleydb_structure(value_nodes: str = "misses", variant: str = VARIANTS[0]) -> Structure:
@@ -185,8 +187,12 @@ def berkeleydb_structure(value_nodes: str = "misses", variant: str = VARIANTS[0]
         nodes.append(Node("faults_txn", NodeKind.VALUE, ("misses_txn", "db_size", "pct_writes", "page_size")))
     else:
         raise KnobrayError(f"value_nodes must be misses or faults, not {value_nodes!r}")
-    shared = ("deadlock_policy",) if variant != "thesis" else ()
+    shared = {
+        "thesis": (),
+        "shared-policy": ("deadlock_policy",),
+        "shared-knobs": ("db_rmw", "deadlock_policy"),
+    }[variant.removesuffix("-deadlocks")]
     nodes.append(Node("waits_txn", NodeKind.VALUE, waits, shared=shared))
-    if variant == "shared-policy-deadlocks":
+    if variant.endswith("-deadlocks"):
         nodes.append(Node("deadlocks_txn", NodeKind.VALUE, waits, shared=shared))
     return Structure(tuple(nodes), tuple(DECISIONS))
