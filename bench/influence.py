@@ -549,6 +549,7 @@ def evaluate_holdout(
     dann_epochs: int = 150,
     structures: tuple[str, ...] = VARIANTS,
     value_bins: tuple[int, ...] = HOLDOUT_BINS,
+    first_choice: str | None = None,
 ) -> dict[str, Any]:
     """The clean protocol: every run recorded before the holdout workloads were measured is design data, and
     the holdout workloads are scored once, by models that nothing about them chose.
@@ -557,7 +558,9 @@ def evaluate_holdout(
     combinations. The diagram's variant (``fit_variants`` over ``structures`` and ``value_bins``) is chosen by
     ``folds``-fold cross-validation over the grid workloads: each fold learns from the random runs and the
     other folds' grids and is scored on its own workloads' grids. The chosen variant and every other method are
-    then learned from all the design data and scored on ``holdout`` (its workloads x 32 combinations)."""
+    then learned from all the design data and scored on ``holdout`` (its workloads x 32 combinations), with two
+    diagrams for comparison: the chosen settings with the thesis's structure and ``first_choice`` (the variant
+    the first protocol chose on its validation workloads), both learned from the same data."""
     table = test_table(grids)
     keys = sorted(table)
     np.random.default_rng(seed).shuffle(keys)
@@ -579,9 +582,11 @@ def evaluate_holdout(
     pickers, predictors = method_pickers(train, diagram, seed, dann_epochs)
     entries = [e for _, e in sorted(test_table(holdout).items())]
     methods = score_with_ranking(pickers, predictors, entries)
-    methods["influence_diagram_thesis_structure"] = score(
-        [(thesis.recommend(e["mix"])[0], e) for e in entries]
-    )
+    compared = {"influence_diagram_thesis_structure": thesis}
+    if first_choice:
+        compared["influence_diagram_first_choice"] = variants[first_choice]
+    for name, model in compared.items():
+        methods[name] = score([(model.recommend(e["mix"])[0], e) for e in entries])
     return {
         "chosen": chosen,
         "cross_validation": cross_validation,
@@ -751,14 +756,16 @@ def main() -> int:
     seen = args.test + args.fresh
     holdout_items = test_items(seen + args.holdout, training_mixes(args))[len(COMBOS) * seen :]
     holdout_rows = collect(holdout_items, args.work / "holdout", args) if args.holdout else None
-    result = {
-        **_header(args),
-        **evaluate(train, test_rows, args.validation, args.seed, fresh=fresh_rows),
-        "holdout": evaluate_holdout(train_rows, test_rows + (fresh_rows or []), holdout_rows, args.seed)
-        if holdout_rows
-        else None,
-        "wall_s": time.perf_counter() - t0,
-    }
+    result = {**_header(args), **evaluate(train, test_rows, args.validation, args.seed, fresh=fresh_rows)}
+    first_choice = variant_name(result["value_bins"], result["weights_fit"], result["value_scale"], result["structure"])  # fmt: skip
+    result["holdout"] = (
+        evaluate_holdout(
+            train_rows, test_rows + fresh_rows, holdout_rows, args.seed, first_choice=first_choice
+        )
+        if holdout_rows and fresh_rows
+        else None
+    )
+    result["wall_s"] = time.perf_counter() - t0
     failed = sum(r["status"] != "SUCCEEDED" for r in train_rows + test_rows + (fresh_rows or []) + (holdout_rows or []))  # fmt: skip
     result["failed_runs"] = failed
     for name, m in result["methods"].items():

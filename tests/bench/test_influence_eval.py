@@ -85,7 +85,8 @@ def test_holdout_protocol_chooses_by_cross_validation_only(tmp_path: Path) -> No
     bench = _bench()
     design = TrialStore(write_planted_records(tmp_path / "train", 300)).rows()
     grids, holdout = _planted_test_rows(6), _planted_test_rows(3, first=6)
-    few = {"folds": 3, "dann_epochs": 3, "structures": ("thesis", "shared-knobs"), "value_bins": (10,)}
+    few = {"folds": 3, "dann_epochs": 3, "structures": ("thesis", "shared-knobs"), "value_bins": (10,),
+           "first_choice": "10-pooled-log-thesis"}  # fmt: skip
     result = bench.evaluate_holdout(design, grids, holdout, seed=0, **few)
     assert set(result["cross_validation"]) == {
         *(f"10-{w}-{s}-{v}" for w in ("pooled", "within") for s in ("log", "raw") for v in few["structures"]),
@@ -94,8 +95,8 @@ def test_holdout_protocol_chooses_by_cross_validation_only(tmp_path: Path) -> No
     assert all(m["workloads"] == 6 for m in result["cross_validation"].values())
     assert result["chosen"] != "best_fixed" and result["chosen"] in result["cross_validation"]
     methods = result["methods"]
-    assert set(methods) == {"influence_diagram", "influence_diagram_thesis_structure", "default", "regression",
-                            "dann", "best_fixed", "random_pick"}  # fmt: skip
+    assert set(methods) == {"influence_diagram", "influence_diagram_thesis_structure", "influence_diagram_first_choice",
+                            "default", "regression", "dann", "best_fixed", "random_pick"}  # fmt: skip
     assert all(m["workloads"] == 3 for m in methods.values()) and len(result["per_workload"]) == 3
     assert methods["influence_diagram"]["mean_slowdown_pct"] < methods["default"]["mean_slowdown_pct"]
     assert result["sizes"] == {"design_runs": 300 + 6 * 32, "grid_workloads": 6, "folds": 3,
