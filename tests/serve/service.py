@@ -3,8 +3,10 @@ port, for the slow tests."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -67,6 +69,24 @@ class Service(ServiceProcess):
                 return reply.status, dict(reply.headers), _decode(reply.read())
         except urllib.error.HTTPError as exc:
             return exc.code, dict(exc.headers), _decode(exc.read())
+
+    def announce_body(self, path: str, length: int, *, timeout: float = 60) -> tuple[int, Any]:
+        """(status, JSON body) of a POST whose headers announce ``length`` bytes and whose body is never sent:
+        a server that rejects a body by its declared size answers without reading it and closes the connection,
+        so a client still sending a large body could see the connection reset before the answer."""
+        url = urllib.parse.urlsplit(self.url)
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=timeout)
+        try:
+            conn.putrequest("POST", path)
+            conn.putheader("Content-Type", "application/json")
+            conn.putheader("Content-Length", str(length))
+            if self.token:
+                conn.putheader("Authorization", f"Bearer {self.token}")
+            conn.endheaders()
+            reply = conn.getresponse()
+            return reply.status, _decode(reply.read())
+        finally:
+            conn.close()
 
 
 def _decode(body: bytes) -> Any:

@@ -237,8 +237,7 @@ def test_bad_input_gets_a_4xx_naming_the_problem(
 
 
 def test_bodies_over_the_limit_get_413(service: Service) -> None:
-    huge = {"engine": "postgres", "workload": ["SELECT 1"] * 400_000, "configs": [{}]}
-    status, _, body = service.request("POST", "/v1/predict", huge)
+    status, body = service.announce_body("/v1/predict", 4_000_000)  # rejected by its declared size, unread
     assert status == 413 and "bytes" in body["detail"]
     assert service.request("POST", "/v1/predict", raw=b"{not json")[0] == 422
 
