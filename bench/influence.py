@@ -125,6 +125,11 @@ def test_items(n: int, train_mixes: set[tuple[float, ...]]) -> list[dict[str, An
     return items
 
 
+def later_test_items(skip: int, n: int, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The items of the ``n`` test workloads after the first ``skip`` (fresh and holdout sets)."""
+    return test_items(skip + n, training_mixes(args))[len(COMBOS) * skip :]
+
+
 def _run_key(mix: dict[str, float], config: dict[str, Any]) -> tuple[Any, ...]:
     return (*(float(mix[k]) for k in MIX), *combo_key(decision_states(config)))
 
@@ -751,10 +756,9 @@ def main() -> int:
     train_rows = collect(training_items(args.train, args.seed), args.work / "train", args)
     train = examples_from_rows(train_rows)
     test_rows = collect(test_items(args.test, training_mixes(args)), args.work / "test", args)
-    fresh_items = test_items(args.test + args.fresh, training_mixes(args))[len(COMBOS) * args.test :]
+    fresh_items = later_test_items(args.test, args.fresh, args)
     fresh_rows = collect(fresh_items, args.work / "fresh", args) if args.fresh else None
-    seen = args.test + args.fresh
-    holdout_items = test_items(seen + args.holdout, training_mixes(args))[len(COMBOS) * seen :]
+    holdout_items = later_test_items(args.test + args.fresh, args.holdout, args)
     holdout_rows = collect(holdout_items, args.work / "holdout", args) if args.holdout else None
     result = {**_header(args), **evaluate(train, test_rows, args.validation, args.seed, fresh=fresh_rows)}
     first_choice = variant_name(result["value_bins"], result["weights_fit"], result["value_scale"], result["structure"])  # fmt: skip
