@@ -276,8 +276,11 @@ def test_a_search_warm_starts_from_the_service(
     monkeypatch.setenv("KNOBRAY_SERVE_TOKEN", TOKEN)
     before = _counts(service)["recommender"][0]
     results = tmp_path / "s"
+    # On the cost model's predictions: the path through the service is the point here; a warm start measured on
+    # real servers is tests/search/test_warm_start.py.
     proc = search("--warm-start", service.url, "--warm-start-configs", "1", "--trials", "3", "--optimizer", "random",
-                  "--confirm", "0", "--sf", "0.01", "--instances", "1", "--repeats", "1", "--results", str(results))  # fmt: skip
+                  "--confirm", "0", "--sf", "0.01", "--backend", "surrogate", "--no-explain", "--slot-cpus", "2",
+                  "--slot-memory", "8GB", "--results", str(results))  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert _counts(service)["recommender"][0] == before + 1  # the configs came from the service
     rows = sorted(search_rows(TrialStore(results).rows()), key=lambda r: r["started_at"])

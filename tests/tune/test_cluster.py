@@ -50,7 +50,7 @@ def test_two_concurrent_searches_keep_separate_pools_and_never_share_a_slot(
     cluster.wait_for_nodes()
     root = Path(__file__).resolve().parents[2]
     # Trials long enough (about 10 s each) that the two searches, started together, overlap.
-    args = ["--sf", "0.01", "--repeats", "40", "--timeout", "20", "--trials", "4", "--optimizer", "random"]
+    args = ["--sf", "0.01", "--repeats", "40", "--timeout", "20", "--trials", "3", "--optimizer", "random"]
     procs = {
         name: subprocess.Popen(
             [sys.executable, "-m", "raytune.search", *args, "--confirm", "0", "--address", cluster.address,
@@ -64,7 +64,7 @@ def test_two_concurrent_searches_keep_separate_pools_and_never_share_a_slot(
         assert proc.returncode == 0, f"search {name}: {err[-2000:]}"
     rows = {name: TrialStore(tmp_path / name).rows() for name in procs}
     for got in rows.values():
-        assert len(got) == 4 and all(r["status"] == "SUCCEEDED" for r in got), [r["error"] for r in got]
+        assert len(got) == 3 and all(r["status"] == "SUCCEEDED" for r in got), [r["error"] for r in got]
         assert {r["instance"]["node_id"] for r in got} == {worker.node_id}  # instances only where slots are
         assert {r["instance"]["index"] for r in got} <= {0, 1}
     # At most 2 trials ran at once across both searches, and two at once never shared a slot's CPUs.

@@ -94,7 +94,7 @@ def test_a_lost_instance_is_retried_on_a_healthy_slot_and_never_penalised(
 
     thread = threading.Thread(target=kill_instance_mid_trial, daemon=True)
     thread.start()
-    slow = MeasureSettings(repeats=60, timeout_s=20, plans=False)  # long enough to be killed mid-measurement
+    slow = MeasureSettings(repeats=20, timeout_s=20, plans=False)  # long enough to be killed mid-measurement
     rows = run_search(_spec(results, [{"work_mem": "32MB"}], instances=2, settings=slow)).rows()
     thread.join(timeout=10)
     assert killed, "no instance started a server"

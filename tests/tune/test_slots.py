@@ -13,6 +13,7 @@ from raytune.slots import SlotShape, process_tree
 from raytune.trial import MeasureSettings
 from raytune.tune import SearchSpec, WorkloadSpec, knob_space_for
 from raytune.tune._pool import InstanceActor, InstanceSpec
+from tests.overlap import max_overlap
 
 GB = 1024**3
 
@@ -51,6 +52,8 @@ def test_two_slots_run_their_servers_on_disjoint_cpu_sets() -> None:
             assert allowed == {",".join(map(str, record["slot"]["cpu_set"]))}  # every server process, pinned
             assert record["slot"]["shape"] == "1 CPU, 2.0 GB" and record["hardware"]["cores"] == 1
             seen.append(allowed)
+        if max_overlap(records) < 2:  # slots are leased machine-wide: another search here held one meanwhile
+            pytest.skip("the two trials ran one after the other, so their CPU sets could not be compared")
         assert seen[0].isdisjoint(seen[1])
     finally:
         ray.get([a.close.remote() for a in actors])
