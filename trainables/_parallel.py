@@ -17,10 +17,17 @@ def broadcast_parameters(model: torch.nn.Module, world: int) -> None:
 
 
 def average_gradients(params: Iterable[torch.nn.Parameter], world: int) -> None:
-    """Each gradient becomes the mean over the ranks."""
+    """Each gradient becomes the mean over the ranks: one all-reduce of all gradients flattened together (one
+    collective per step, not one per tensor: on CPU workers the per-call latency dominates small models)."""
     if world <= 1:
         return
-    for p in params:
-        if p.grad is not None:
-            dist.all_reduce(p.grad)
-            p.grad /= world
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= world
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()

@@ -9,6 +9,7 @@ to keep); the same function runs alone in one process when Ray is not wanted.
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,9 @@ from trainables.moe import Fit, MoEConfig, PreparedData, train_moe
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "model.pt"
+# Ray Train's controller consumes a worker's report only when it polls, every 2 s by default, and a worker's next
+# report waits for that: each epoch would last at least one poll. Polled faster unless the user set it.
+POLL_ENV, POLL_INTERVAL_S = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.2"
 
 
 def _worker(config: dict[str, Any]) -> None:
@@ -66,6 +70,7 @@ def run_on_ray_train(
             "drop --gpu or lower --workers"
         )
     threads = max(1, int(resources.get("CPU", 1) // max(1, workers)))
+    os.environ.setdefault(POLL_ENV, POLL_INTERVAL_S)  # the driver's value goes to the controller and workers
     trainer = TorchTrainer(
         _worker,
         train_loop_config={"loop": loop, "args": args, "threads": threads},
