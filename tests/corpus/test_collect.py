@@ -26,17 +26,17 @@ def test_collect_drops_bad_queries_resumes_and_builds_the_corpus(tmp_path: Path,
         tmp_path / "out",
         sf=0.01,
         shapes=(SlotShape(1, 2 * 1024**3),),
-        configs=2,
+        configs=1,
         perturb=1,
         timeout_s=20,
         query_timeout_s=10,
     )
     corpus = collect(plan)
     rows = corpus.measurements()
-    assert len(rows) == 2 * (2 + 2 + 1)  # per workload: default twice, 2 sampled, 1 perturbation
+    assert len(rows) == 2 * (2 + 1 + 1)  # per workload: default twice, 1 sampled, 1 perturbation
     assert {r["domain"] for r in rows} == {f"{engine}/1cpu-2.0g"}
     ok = [r for r in rows if r["status"] == "SUCCEEDED"]
-    assert len(ok) >= 6
+    assert len(ok) >= 5
     assert all(r["mean_latency_s"] > 0 and r["metrics_per_s"] and r["per_query"] for r in ok)
     workloads = {w["workload_id"]: w for w in corpus.workloads()}
     w1 = workloads["tpch-sf0.01:tpch_1"]

@@ -49,8 +49,8 @@ def test_two_concurrent_searches_keep_separate_pools_and_never_share_a_slot(
     worker = cluster.add_node(num_cpus=2, resources={"db_slot": 2})  # the head node has no db_slot
     cluster.wait_for_nodes()
     root = Path(__file__).resolve().parents[2]
-    # Trials long enough (about 10 s each) that the two searches, started together, overlap.
-    args = ["--sf", "0.01", "--repeats", "40", "--timeout", "20", "--trials", "3", "--optimizer", "random"]
+    # Trials long enough (about 6 s each) that the two searches, started together, overlap.
+    args = ["--sf", "0.01", "--repeats", "25", "--timeout", "20", "--trials", "3", "--optimizer", "random"]
     procs = {
         name: subprocess.Popen(
             [sys.executable, "-m", "raytune.search", *args, "--confirm", "0", "--address", cluster.address,

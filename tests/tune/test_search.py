@@ -88,16 +88,16 @@ def test_each_optimizer_runs(optimizer: str, tmp_path: Path) -> None:
         results_dir=tmp_path / optimizer,
         workload=WorkloadSpec("tpch", 0.01),
         optimizer=optimizer,
-        trials=5,
+        trials=4,
         instances=2,
         settings=MeasureSettings(repeats=1, timeout_s=20, plans=False),
         confirm=0,
     )
     rows = run_search(spec).rows()
     searched = [r for r in rows if r["baseline"] is None]
-    assert len(rows) == 5 and len(searched) == 3
+    assert len(rows) == 4 and len(searched) == 2
     assert all(r["optimizer"] == optimizer for r in searched)
-    assert len({json.dumps(r["config"], sort_keys=True) for r in searched}) == 3  # it proposes, not repeats
+    assert len({json.dumps(r["config"], sort_keys=True) for r in searched}) == 2  # it proposes, not repeats
     assert all(r["status"] == "SUCCEEDED" for r in rows), [r["error"] for r in rows]
 
 
