@@ -18,7 +18,10 @@ def broadcast_parameters(model: torch.nn.Module, world: int) -> None:
 
 def average_gradients(params: Iterable[torch.nn.Parameter], world: int) -> None:
     """Each gradient becomes the mean over the ranks: one all-reduce of all gradients flattened together (one
-    collective per step, not one per tensor: on CPU workers the per-call latency dominates small models)."""
+    collective per step, not one per tensor: on CPU workers the per-call latency dominates small models).
+
+    Every rank must hold gradients for the same parameters (dense, of one dtype and device), as data-parallel
+    training of one model does."""
     if world <= 1:
         return
     grads = [p.grad for p in params if p.grad is not None]

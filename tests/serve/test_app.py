@@ -276,8 +276,9 @@ def test_a_search_warm_starts_from_the_service(
     monkeypatch.setenv("KNOBRAY_SERVE_TOKEN", TOKEN)
     before = _counts(service)["recommender"][0]
     results = tmp_path / "s"
-    # On the cost model's predictions: the path through the service is the point here; a warm start measured on
-    # real servers is tests/search/test_warm_start.py.
+    # On the cost model's predictions (for a slot of 2 CPUs and 8 GB, set: no server is asked): the service's
+    # answer reaching the search is the point here; tests/search/test_warm_start.py measures a warm start (from a
+    # model directory) on real servers.
     proc = search("--warm-start", service.url, "--warm-start-configs", "1", "--trials", "3", "--optimizer", "random",
                   "--confirm", "0", "--sf", "0.01", "--backend", "surrogate", "--no-explain", "--slot-cpus", "2",
                   "--slot-memory", "8GB", "--results", str(results))  # fmt: skip

@@ -86,7 +86,7 @@ def test_a_lost_instance_is_retried_on_a_healthy_slot_and_never_penalised(
         while time.monotonic() < deadline:
             owner = _running_instance_owner(knobray_home, since)
             if owner:
-                time.sleep(1.0)  # its server is up: the trial is applying or measuring
+                time.sleep(0.5)  # its server is up: the trial is applying or measuring
                 os.kill(owner, signal.SIGKILL)  # the actor process dies, as on a lost node
                 killed.append(owner)
                 return

@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,19 @@ def _worker(config: dict[str, Any]) -> None:
     config["loop"](*config["args"], rank=rank, world=world, device=str(device), report=report)
 
 
+@contextmanager
+def _env_default(name: str, value: str) -> Iterator[None]:
+    """``name`` is ``value`` in this process's environment for the block, unless the user set it."""
+    if name in os.environ:
+        yield
+        return
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        os.environ.pop(name, None)
+
+
 def run_on_ray_train(
     loop: Callable[..., Any], args: tuple[Any, ...], workers: int, use_gpu: bool, storage: Path, name: str
 ) -> tuple[dict[str, Any], list[dict[str, float]]]:
@@ -70,7 +84,6 @@ def run_on_ray_train(
             "drop --gpu or lower --workers"
         )
     threads = max(1, int(resources.get("CPU", 1) // max(1, workers)))
-    os.environ.setdefault(POLL_ENV, POLL_INTERVAL_S)  # the driver's value goes to the controller and workers
     trainer = TorchTrainer(
         _worker,
         train_loop_config={"loop": loop, "args": args, "threads": threads},
@@ -82,7 +95,9 @@ def run_on_ray_train(
             checkpoint_config=CheckpointConfig(num_to_keep=1),
         ),
     )
-    result = trainer.fit()
+    # fit() hands the driver's value to the controller and its workers; a timed-out poll is retried, not fatal.
+    with _env_default(POLL_ENV, POLL_INTERVAL_S):
+        result = trainer.fit()
     if result.error is not None:
         raise result.error
     if result.checkpoint is None:
