@@ -42,6 +42,7 @@ workload one search with a confirmation stage (re-measured interleaved with the 
     .venv/bin/python bench/influence.py --train 40 --test 3 --validation 1 --out /tmp/i.json   # a quick look
     .venv/bin/python bench/influence.py --fresh 6 --holdout 8      # the clean protocol: scored once
     .venv/bin/python bench/influence.py --sf 5 --out bench/results/influence-sf5.json   # 122,500 items
+    .venv/bin/python bench/influence.py --sf 5 --train 450 --out bench/results/influence-sf5-train450.json
     .venv/bin/python bench/influence.py --repeatability 3         # results: bench/results/influence-repeatability.json
     .venv/bin/python bench/influence.py --postgres --workloads 6  # results: bench/results/influence-postgres.json
 """
