@@ -42,6 +42,15 @@ from trainables.recommender._loop import RecommenderConfig
 DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "lakehelm"
 
 
+def _add_backend_arguments(parser: argparse.ArgumentParser, ray_storage: str) -> None:
+    """Where a model trains: Ray Train workers (CPU or GPU) or this process; where Ray keeps its run."""
+    parser.add_argument("--workers", type=int, default=2, help="Ray Train workers")
+    parser.add_argument("--gpu", action="store_true", help="train on GPU (Ray: one GPU per worker)")
+    parser.add_argument("--no-ray", action="store_true", help="train in this process, plain PyTorch")
+    parser.add_argument("--ray-storage", type=Path, metavar="DIR",
+                        help=f"where Ray Train keeps its run directory and checkpoints (default: {ray_storage})")  # fmt: skip
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m trainables.train", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="model", required=True, metavar="MODEL")
@@ -61,9 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     moe.add_argument(
         "--seed", type=int, default=0, help="seeds the query split, the workloads and the weights"
     )
-    moe.add_argument("--workers", type=int, default=2, help="Ray Train workers")
-    moe.add_argument("--gpu", action="store_true", help="train on GPU (Ray: one GPU per worker)")
-    moe.add_argument("--no-ray", action="store_true", help="train in this process, plain PyTorch")
+    _add_backend_arguments(moe, ray_storage="OUT/ray")
     moe.add_argument("--min-latency-ms", type=float, default=1500.0, help="drop faster rows (LakeHelm: 1500)")
     moe.add_argument("-v", "--verbose", action="store_true")
 
@@ -76,9 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     dann.add_argument("--label-fraction", type=float, default=DannConfig.label_fraction,
                       help="share of target-domain training labels the model sees (default 0.3)")  # fmt: skip
     dann.add_argument("--seed", type=int, default=0)
-    dann.add_argument("--workers", type=int, default=2, help="Ray Train workers")
-    dann.add_argument("--gpu", action="store_true", help="train on GPU (Ray: one GPU per worker)")
-    dann.add_argument("--no-ray", action="store_true", help="train in this process, plain PyTorch")
+    _add_backend_arguments(dann, ray_storage="results/ray-train")
     dann.add_argument("-v", "--verbose", action="store_true")
 
     labels = sub.add_parser(
@@ -111,9 +116,7 @@ def _parser() -> argparse.ArgumentParser:
                      help=f"a local Hugging Face encoder directory (default: {DEFAULT_BACKBONE}, shipped)")  # fmt: skip
     rec.add_argument("--epochs", type=int, default=RecommenderConfig.epochs)
     rec.add_argument("--seed", type=int, default=0)
-    rec.add_argument("--workers", type=int, default=2, help="Ray Train workers")
-    rec.add_argument("--gpu", action="store_true", help="train on GPU (Ray: one GPU per worker)")
-    rec.add_argument("--no-ray", action="store_true", help="train in this process, plain PyTorch")
+    _add_backend_arguments(rec, ray_storage="results/ray-train")
     rec.add_argument("-v", "--verbose", action="store_true")
     infl = sub.add_parser(
         "influence", help="Sullivan's influence diagram for Berkeley DB from dbperf records"
@@ -219,7 +222,8 @@ def _ray_fit(loop: Any, args: argparse.Namespace, kind: str) -> tuple[Any, str]:
     from trainables.train._ray import run_on_ray_train
 
     # Ray Train's run directory stays out of the model directory (which may be shipped in the package).
-    storage, name = Path("results") / "ray-train", f"{kind}-seed{args.seed}-{int(time.time())}"
+    storage = args.ray_storage or Path("results") / "ray-train"
+    name = f"{kind}-seed{args.seed}-{int(time.time())}"
 
     def fit(*fit_args):  # type: ignore[no-untyped-def]
         return run_on_ray_train(loop, fit_args, args.workers, args.gpu, storage, name)
@@ -331,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         from trainables.train._ray import fit_with_ray_train
 
         name = f"moe-{args.benchmark}-sf{args.sf}-seed{args.seed}"
-        fit = fit_with_ray_train(args.workers, args.gpu, args.out / "ray", name)
+        fit = fit_with_ray_train(args.workers, args.gpu, args.ray_storage or args.out / "ray", name)
         backend = f"ray-train x{args.workers} " + ("gpu" if args.gpu else "cpu")
     try:
         metrics = run_job(job, fit, backend=backend)

@@ -24,8 +24,10 @@ def _train(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_two_ray_train_workers_learn_the_planted_effect(tmp_path: Path) -> None:
     corpus = write_planted_corpus(tmp_path / "corpus").path
-    done = _train("--corpus", str(corpus), "--out", str(tmp_path / "m"), "--workers", "2", "--epochs", "12")
+    done = _train("--corpus", str(corpus), "--out", str(tmp_path / "m"), "--workers", "2", "--epochs", "12",
+                  "--ray-storage", str(tmp_path / "ray"))  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
+    assert list((tmp_path / "ray").glob("dann-seed0-*/checkpoint_*")), "no Ray Train checkpoint"
     metrics = json.loads((tmp_path / "m" / "metrics.json").read_text())
     assert metrics["backend"] == "ray-train x2 cpu"
     assert metrics["validation"]["pooled"]["spearman"] > 0.5

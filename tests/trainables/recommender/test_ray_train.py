@@ -26,8 +26,9 @@ def _train(*args: str) -> subprocess.CompletedProcess[str]:
 def test_two_ray_train_workers_learn_the_planted_rule(tmp_path: Path) -> None:
     write_labels(planted_labels(), tmp_path / "labels", {"planted": True})
     done = _train("--labels", str(tmp_path / "labels"), "--out", str(tmp_path / "m"), "--workers", "2",
-                  "--epochs", "30")  # fmt: skip
+                  "--epochs", "30", "--ray-storage", str(tmp_path / "ray"))  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
+    assert list((tmp_path / "ray").glob("recommender-seed0-*/checkpoint_*")), "no Ray Train checkpoint"
     assert "validation bucket accuracy" in done.stdout
     metrics = json.loads((tmp_path / "m" / "metrics.json").read_text())
     assert metrics["backend"] == "ray-train x2 cpu" and metrics["backbone"] == "minilm-l6-v2"
