@@ -339,6 +339,28 @@ def repeatability(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> 
     }
 
 
+def rescore_picks(per_workload: list[dict[str, Any]], first: list[dict[str, Any]], second: list[dict[str, Any]]
+                  ) -> dict[str, Any]:  # fmt: skip
+    """A results file's picks (its ``per_workload``) on the workloads measured twice, scored against the first
+    pass (as that file scored them), the second pass, and the geometric mean of both passes: how much of a
+    method's score is the noise of the single runs it is judged by."""
+    a, b = test_table(first), test_table(second)
+    picks = {tuple(float(w["mix"][k]) for k in MIX): w for w in per_workload}
+    common = sorted(set(a) & set(b) & set(picks))
+    both = {k: {"mix": a[k]["mix"], "tps": {c: float(np.sqrt(a[k]["tps"][c] * b[k]["tps"][c])) for c in COMBOS_KEYS}}
+            for k in common}  # fmt: skip
+    methods = {m: {k: dict(zip(DECISIONS, picks[k][m], strict=True)) for k in common}
+               for m in ("influence_diagram", "regression", "dann")}  # fmt: skip
+    methods["default"] = {k: DEFAULT for k in common}
+    methods["oracle_of_first"] = {k: dict(zip(DECISIONS, max(a[k]["tps"], key=a[k]["tps"].get), strict=True))
+                                  for k in common}  # fmt: skip
+    return {
+        "workloads": len(common),
+        **{ref: {m: score([(chosen[k], table[k]) for k in common]) for m, chosen in methods.items()}
+           for ref, table in (("first", a), ("second", b), ("mean_of_both", both))},
+    } if common else {"workloads": 0}  # fmt: skip
+
+
 def value_scale_fit(train: Examples, folds: int = 5, seed: int = 0) -> dict[str, float]:
     """Per value scale, the cross-validated R² of ln(throughput) from the value nodes (OLS on the training runs
     the weights are fitted on): how much of what the knobs change the diagram's utility can express."""
@@ -698,7 +720,12 @@ def measure_repeatability(args: argparse.Namespace, t0: float) -> int:
     items = test_items(args.repeatability, training_mixes(args))
     first = collect(items, args.work / "test", args)
     second = collect(items, args.work / "repeat", args)
-    result = {**_header(args), **repeatability(first, second), "wall_s": time.perf_counter() - t0}
+    result = {**_header(args), **repeatability(first, second)}
+    result["picks_rescored"] = {
+        str(f): rescore_picks(json.loads(Path(f).read_text())["per_workload"], first, second)
+        for f in args.picks
+    }
+    result["wall_s"] = time.perf_counter() - t0
     oracle = result["oracle"] or {}
     print(f"run to run: median |ln ratio| {result['abs_log_ratio_pct_median']:.1f}%, "
           f"perfect picker on single runs: accuracy {oracle.get('accuracy_pct', float('nan')):.0f}%", file=sys.stderr)  # fmt: skip
@@ -732,6 +759,8 @@ def main() -> int:
                    help="runs at a time (1: two co-running runs on a 2-core machine measure their contention)")  # fmt: skip
     p.add_argument("--repeatability", type=int, default=0, metavar="K",
                    help="only measure the first K test workloads twice (results: influence-repeatability.json)")  # fmt: skip
+    p.add_argument("--picks", type=Path, action="append", default=[], metavar="FILE",
+                   help="--repeatability: also score the picks of this results file (same --sf) against each pass")  # fmt: skip
     p.add_argument("--batch", type=int, default=64, help="runs per Ray Tune stage")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--work", type=Path,
@@ -740,6 +769,9 @@ def main() -> int:
         "--out", type=Path, help="results file (bench/results/influence[-postgres|-repeatability].json)"
     )
     args = p.parse_args()
+    for f in args.picks:
+        if not f.is_file() or "per_workload" not in json.loads(f.read_text()):
+            p.error(f"--picks {f}: not a Berkeley DB results file of this benchmark (it needs per_workload)")
     t0 = time.perf_counter()
     args.work = args.work or (
         ROOT / "results" / "bench-influence"
