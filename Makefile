@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
+UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.knobray-installed
 DEBIAN_PACKAGES := mariadb-server sysbench libdb5.3-dev
 
@@ -38,13 +39,15 @@ system:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-# torch is installed first and every later install is pinned by constraints.txt, or pip pulls a multi-GB CUDA
-# build. hebo goes in last with --no-deps: its metadata pins numpy<1.25, yet it runs on the pinned numpy 2.
+# torch is installed first, by pip (which finds the machine's CPU wheel), and every later install is pinned by
+# constraints.txt, or a multi-GB CUDA build is pulled. The rest goes in with uv, which downloads in parallel
+# (cold: 30 s instead of pip's 4.5 min, the same versions). hebo goes in last with --no-deps: its metadata pins
+# numpy<1.25, yet it runs on the pinned numpy 2.
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q -c constraints.txt torch==2.13.0
-	$(PIP) install -q -c constraints.txt -e '.[ray,dev]'
-	$(PIP) install -q --no-deps hebo==0.3.6
+	$(PIP) install -q -c constraints.txt torch==2.13.0 uv==0.13.9
+	$(UV) pip install -q --python $(PY) -c constraints.txt -e '.[ray,dev]'
+	$(UV) pip install -q --python $(PY) --no-deps hebo==0.3.6
 	touch $(STAMP)
 
 # Retrain the learned tuners from the (grown) corpus into results/models/; the shipped models stay as they are.
