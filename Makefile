@@ -41,13 +41,13 @@ system:
 
 # torch is installed first, by pip (which finds the machine's CPU wheel), and every later install is pinned by
 # constraints.txt, or a multi-GB CUDA build is pulled. The rest goes in with uv, which downloads in parallel
-# (cold: 30 s instead of pip's 4.5 min, the same versions). hebo goes in last with --no-deps: its metadata pins
+# (cold: 30 s instead of pip's 4.5 min, the same versions; uv reads no pip.conf, and needs none once torch is in). hebo goes in last with --no-deps: its metadata pins
 # numpy<1.25, yet it runs on the pinned numpy 2.
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -c constraints.txt torch==2.13.0 uv==0.13.9
-	$(UV) pip install -q --python $(PY) -c constraints.txt -e '.[ray,dev]'
-	$(UV) pip install -q --python $(PY) --no-deps hebo==0.3.6
+	$(UV) pip install -q --compile-bytecode --python $(PY) -c constraints.txt -e '.[ray,dev]'
+	$(UV) pip install -q --compile-bytecode --python $(PY) --no-deps hebo==0.3.6
 	touch $(STAMP)
 
 # Retrain the learned tuners from the (grown) corpus into results/models/; the shipped models stay as they are.

@@ -303,6 +303,11 @@ def measurement_quality(rows: list[dict[str, Any]], entries: list[dict[str, Any]
     }
 
 
+def best_pick(entry: dict[str, Any]) -> dict[str, str]:
+    """The combination measured fastest for a test workload (``test_table`` entry)."""
+    return dict(zip(DECISIONS, max(entry["tps"], key=entry["tps"].get), strict=True))
+
+
 def repeatability(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> dict[str, Any]:
     """Two independent passes over the same workloads x 32 combinations: how far one run of a combination lies
     from another run of it, and the accuracy of a perfect picker on single runs (the best of one pass scored
@@ -313,16 +318,12 @@ def repeatability(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> 
     common = sorted(set(a) & set(b))
     logs = [abs(np.log(b[k]["tps"][c] / a[k]["tps"][c])) for k in common for c in COMBOS_KEYS
             if a[k]["tps"][c] > 0 and b[k]["tps"][c] > 0]  # fmt: skip
-    oracle = [
-        (dict(zip(DECISIONS, max(x[k]["tps"], key=x[k]["tps"].get), strict=True)), y[k])
-        for k in common
-        for x, y in ((a, b), (b, a))
-    ]
+    oracle = [(best_pick(x[k]), y[k]) for k in common for x, y in ((a, b), (b, a))]
     per_workload = [
         {"mix": a[k]["mix"], "spearman": float(stats.spearmanr([a[k]["tps"][c] for c in COMBOS_KEYS],
                                                                [b[k]["tps"][c] for c in COMBOS_KEYS])[0]),
          "best_first": max(a[k]["tps"], key=a[k]["tps"].get), "best_second": max(b[k]["tps"], key=b[k]["tps"].get),
-         "best_tps": [max(a[k]["tps"].values()), max(b[k]["tps"].values())]}
+         "best_tps": [max(a[k]["tps"].values()), max(b[k]["tps"].values())], **drift(a[k], b[k])}
         for k in common
     ]  # fmt: skip
     return {
@@ -339,6 +340,13 @@ def repeatability(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> 
     }
 
 
+def drift(first: dict[str, Any], second: dict[str, Any]) -> dict[str, float]:
+    """One workload's second pass against its first: the median ln(second / first) over its combinations (a
+    shift of the whole workload) and their SD about it (how far the combinations move apart)."""
+    logs = np.log([second["tps"][c] / first["tps"][c] for c in COMBOS_KEYS])
+    return {"ln_ratio_median": float(np.median(logs)), "ln_ratio_sd": float(np.std(logs))}
+
+
 def rescore_picks(per_workload: list[dict[str, Any]], first: list[dict[str, Any]], second: list[dict[str, Any]]
                   ) -> dict[str, Any]:  # fmt: skip
     """A results file's picks (its ``per_workload``) on the workloads measured twice, scored against the first
@@ -347,18 +355,19 @@ def rescore_picks(per_workload: list[dict[str, Any]], first: list[dict[str, Any]
     a, b = test_table(first), test_table(second)
     picks = {tuple(float(w["mix"][k]) for k in MIX): w for w in per_workload}
     common = sorted(set(a) & set(b) & set(picks))
+    if not common:
+        return {"workloads": 0}
     both = {k: {"mix": a[k]["mix"], "tps": {c: float(np.sqrt(a[k]["tps"][c] * b[k]["tps"][c])) for c in COMBOS_KEYS}}
             for k in common}  # fmt: skip
     methods = {m: {k: dict(zip(DECISIONS, picks[k][m], strict=True)) for k in common}
                for m in ("influence_diagram", "regression", "dann")}  # fmt: skip
     methods["default"] = {k: DEFAULT for k in common}
-    methods["oracle_of_first"] = {k: dict(zip(DECISIONS, max(a[k]["tps"], key=a[k]["tps"].get), strict=True))
-                                  for k in common}  # fmt: skip
+    methods["oracle_of_first"] = {k: best_pick(a[k]) for k in common}
     return {
         "workloads": len(common),
         **{ref: {m: score([(chosen[k], table[k]) for k in common]) for m, chosen in methods.items()}
            for ref, table in (("first", a), ("second", b), ("mean_of_both", both))},
-    } if common else {"workloads": 0}  # fmt: skip
+    }  # fmt: skip
 
 
 def value_scale_fit(train: Examples, folds: int = 5, seed: int = 0) -> dict[str, float]:
@@ -699,6 +708,19 @@ def write_result(out: Path, result: dict[str, Any]) -> None:
     print(f"-> {out}", file=sys.stderr)
 
 
+def read_picks(path: Path, scale: dict[str, Any], p: argparse.ArgumentParser) -> list[dict[str, Any]]:
+    """The per-workload picks of a results file of the same scale (``p.error`` otherwise)."""
+    try:
+        result = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        p.error(f"--picks {path}: cannot read it as a results file ({exc})")
+    if not isinstance(result, dict) or "per_workload" not in result or result.get("scale") != scale:
+        p.error(
+            f"--picks {path}: not a Berkeley DB results file of this scale (--sf, --duration, --instances)"
+        )
+    return result["per_workload"]
+
+
 def design_name(args: argparse.Namespace) -> str:
     """The measurement design, which names the directory of its runs: runs of different designs never mix."""
     return f"sf{args.sf:g}-{args.duration}s-{args.instances}x"
@@ -722,9 +744,10 @@ def measure_repeatability(args: argparse.Namespace, t0: float) -> int:
     second = collect(items, args.work / "repeat", args)
     result = {**_header(args), **repeatability(first, second)}
     result["picks_rescored"] = {
-        str(f): rescore_picks(json.loads(Path(f).read_text())["per_workload"], first, second)
-        for f in args.picks
+        f: rescore_picks(picks, first, second) for f, picks in args.picks_read.items()
     }
+    for f, rescored in result["picks_rescored"].items():
+        print(f"{f}: picks on {rescored['workloads']} of the {args.repeatability} workloads measured twice", file=sys.stderr)  # fmt: skip
     result["wall_s"] = time.perf_counter() - t0
     oracle = result["oracle"] or {}
     print(f"run to run: median |ln ratio| {result['abs_log_ratio_pct_median']:.1f}%, "
@@ -760,7 +783,7 @@ def main() -> int:
     p.add_argument("--repeatability", type=int, default=0, metavar="K",
                    help="only measure the first K test workloads twice (results: influence-repeatability.json)")  # fmt: skip
     p.add_argument("--picks", type=Path, action="append", default=[], metavar="FILE",
-                   help="--repeatability: also score the picks of this results file (same --sf) against each pass")  # fmt: skip
+                   help="--repeatability: also score the picks of this results file (the same scale) against each pass")  # fmt: skip
     p.add_argument("--batch", type=int, default=64, help="runs per Ray Tune stage")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--work", type=Path,
@@ -769,9 +792,9 @@ def main() -> int:
         "--out", type=Path, help="results file (bench/results/influence[-postgres|-repeatability].json)"
     )
     args = p.parse_args()
-    for f in args.picks:
-        if not f.is_file() or "per_workload" not in json.loads(f.read_text()):
-            p.error(f"--picks {f}: not a Berkeley DB results file of this benchmark (it needs per_workload)")
+    if args.picks and (not args.repeatability or args.postgres):
+        p.error("--picks goes with --repeatability K (Berkeley DB): e.g. --repeatability 6 --picks FILE")
+    args.picks_read = {str(f): read_picks(f, _header(args)["scale"], p) for f in args.picks}
     t0 = time.perf_counter()
     args.work = args.work or (
         ROOT / "results" / "bench-influence"

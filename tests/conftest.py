@@ -78,8 +78,8 @@ def local_ray() -> Iterator[None]:
 
 
 # The slowest test files, longest first (serial seconds on 2 cores, from `pytest --durations=0`). `make test`
-# runs them first (with --no-loadscope-reorder, so xdist keeps this order) and the quick files fill in after, so
-# that the two workers finish together instead of one running a long file alone at the end.
+# runs them first (with --no-loadscope-reorder, so xdist keeps this order; each worker holds one file ahead) and
+# the quick files fill in after, so that no worker is left running a long file alone at the end.
 LONGEST_FILES = (
     "tests/tune/test_search.py",
     "tests/tune/test_cluster.py",

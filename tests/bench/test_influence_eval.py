@@ -5,6 +5,7 @@ optimum where the default does not."""
 from __future__ import annotations
 
 import importlib.util
+import math
 import random
 from pathlib import Path
 
@@ -119,3 +120,32 @@ def test_repeatability_of_identical_passes_and_of_a_noisy_one() -> None:
     apart = bench.repeatability(first, noisy)
     assert apart["abs_log_ratio_pct_median"] > 5 and apart["pairs_apart_5pct_or_more_pct"] > 50
     assert apart["oracle"]["workloads"] == 6 and apart["spearman_median"] < 1
+    faster = [{**r, "objective": 2 * r["objective"]} for r in first]  # a drift: the whole pass twice as fast
+    shifted = bench.repeatability(first, faster)["per_workload"][0]
+    assert abs(shifted["ln_ratio_median"] - math.log(2)) < 1e-9 and shifted["ln_ratio_sd"] < 1e-9
+
+
+def test_picks_rescored_against_each_pass_and_their_mean() -> None:
+    """A results file's picks on the workloads measured twice: the best of the first pass scores 100% against
+    it; against a second pass whose best differs it scores by that pass; workloads without picks are left out."""
+    bench = _bench()
+    first = _planted_test_rows(3)
+    table = bench.test_table(first)
+    keys = sorted(table)
+    best = {k: bench.combo_key(bench.best_pick(table[k])) for k in keys}
+    picked = [{"mix": table[k]["mix"], "influence_diagram": list(best[k]), "regression": list(best[k]),
+               "dann": list(bench.combo_key(bench.DEFAULT))} for k in keys[:2]]  # fmt: skip
+    second = [  # the first pass's best falls to a hundredth on the second
+        {**r, "objective": r["objective"] / 100 if bench.combo_key(bench.decision_states(r["applied"])) ==
+         best[tuple(float(r["workload"]["mix"][m]) for m in bench.MIX)] else r["objective"]}
+        for r in first
+    ]  # fmt: skip
+    result = bench.rescore_picks(picked, first, second)
+    assert result["workloads"] == 2
+    assert result["first"]["influence_diagram"]["accuracy_pct"] == 100
+    assert result["first"]["oracle_of_first"] == result["first"]["regression"]
+    assert result["second"]["influence_diagram"]["accuracy_pct"] == 0
+    assert result["first"]["dann"] == result["first"]["default"]
+    for ref in ("first", "second", "mean_of_both"):
+        assert set(result[ref]) == {"influence_diagram", "regression", "dann", "default", "oracle_of_first"}
+    assert bench.rescore_picks([], first, second) == {"workloads": 0}

@@ -42,13 +42,13 @@ from trainables.recommender._loop import RecommenderConfig
 DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "lakehelm"
 
 
-def _add_backend_arguments(parser: argparse.ArgumentParser, ray_storage: str) -> None:
+def _add_backend_arguments(parser: argparse.ArgumentParser, storage_default: str) -> None:
     """Where a model trains: Ray Train workers (CPU or GPU) or this process; where Ray keeps its run."""
     parser.add_argument("--workers", type=int, default=2, help="Ray Train workers")
     parser.add_argument("--gpu", action="store_true", help="train on GPU (Ray: one GPU per worker)")
     parser.add_argument("--no-ray", action="store_true", help="train in this process, plain PyTorch")
     parser.add_argument("--ray-storage", type=Path, metavar="DIR",
-                        help=f"where Ray Train keeps its run directory and checkpoints (default: {ray_storage})")  # fmt: skip
+                        help=f"where Ray Train keeps its run directory and checkpoints (default: {storage_default})")  # fmt: skip
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -70,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     moe.add_argument(
         "--seed", type=int, default=0, help="seeds the query split, the workloads and the weights"
     )
-    _add_backend_arguments(moe, ray_storage="OUT/ray")
+    _add_backend_arguments(moe, storage_default="OUT/ray")
     moe.add_argument("--min-latency-ms", type=float, default=1500.0, help="drop faster rows (LakeHelm: 1500)")
     moe.add_argument("-v", "--verbose", action="store_true")
 
@@ -83,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     dann.add_argument("--label-fraction", type=float, default=DannConfig.label_fraction,
                       help="share of target-domain training labels the model sees (default 0.3)")  # fmt: skip
     dann.add_argument("--seed", type=int, default=0)
-    _add_backend_arguments(dann, ray_storage="results/ray-train")
+    _add_backend_arguments(dann, storage_default="results/ray-train")
     dann.add_argument("-v", "--verbose", action="store_true")
 
     labels = sub.add_parser(
@@ -116,7 +116,7 @@ def _parser() -> argparse.ArgumentParser:
                      help=f"a local Hugging Face encoder directory (default: {DEFAULT_BACKBONE}, shipped)")  # fmt: skip
     rec.add_argument("--epochs", type=int, default=RecommenderConfig.epochs)
     rec.add_argument("--seed", type=int, default=0)
-    _add_backend_arguments(rec, ray_storage="results/ray-train")
+    _add_backend_arguments(rec, storage_default="results/ray-train")
     rec.add_argument("-v", "--verbose", action="store_true")
     infl = sub.add_parser(
         "influence", help="Sullivan's influence diagram for Berkeley DB from dbperf records"
