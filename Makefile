@@ -13,10 +13,9 @@ DEBIAN_PACKAGES := mariadb-server sysbench libdb5.3-dev
 run: install
 	$(PY) -m raytune.search
 
-# Two test files at a time (pytest-xdist; a file's tests stay on one worker, so module fixtures start once),
-# the longest files first (tests/conftest.py).
+# Two test files at a time (pytest-xdist; a file's tests stay on one worker, so module fixtures start once).
 test: install
-	$(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=20 tests
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=20 tests
 
 # Pure logic only: no database server, no Ray (about 3 minutes).
 test-fast: install

@@ -75,34 +75,3 @@ def local_ray() -> Iterator[None]:
     )
     yield
     ray.shutdown()
-
-
-# The slowest test files, longest first (serial seconds on 2 cores, from `pytest --durations=0`). `make test`
-# runs them first (with --no-loadscope-reorder, so xdist keeps this order; each worker holds one file ahead) and
-# the quick files fill in after, so that no worker is left running a long file alone at the end.
-LONGEST_FILES = (
-    "tests/tune/test_search.py",
-    "tests/tune/test_cluster.py",
-    "tests/search/test_cli.py",
-    "tests/corpus/test_collect.py",
-    "tests/trainables/recommender/test_ray_train.py",
-    "tests/serve/test_app.py",
-    "tests/search/test_warm_start.py",
-    "tests/trainables/dann/test_ray_train.py",
-    "tests/bench/test_influence_eval.py",
-    "tests/trainables/train/test_cli.py",
-    "tests/trial/test_runner.py",
-    "tests/tune/test_outcomes.py",
-    "tests/serve/test_not_ready.py",
-    "tests/bench/test_tuning_quick.py",
-    "tests/recommend/test_cli.py",
-    "tests/search/test_berkeleydb.py",
-    "tests/workloads/test_tpc.py",
-    "tests/workloads/test_dbperf.py",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the longest files first (a stable sort: each file's own order is kept)."""
-    rank = {path: i for i, path in enumerate(LONGEST_FILES)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
