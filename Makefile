@@ -40,8 +40,9 @@ system:
 
 # torch is installed first, by pip (which finds the machine's CPU wheel), and every later install is pinned by
 # constraints.txt, or a multi-GB CUDA build is pulled. The rest goes in with uv, which downloads in parallel
-# (cold: 30 s instead of pip's 4.5 min, the same versions; uv reads no pip.conf, and needs none once torch is in). hebo goes in last with --no-deps: its metadata pins
-# numpy<1.25, yet it runs on the pinned numpy 2.
+# (cold: 30 s instead of pip's 4.5 min, the same versions; uv reads no pip.conf, and needs none once torch is
+# in); --compile-bytecode, as pip does, since PYTHONDONTWRITEBYTECODE would leave every process compiling its
+# imports. hebo goes in last with --no-deps: its metadata pins numpy<1.25, yet it runs on the pinned numpy 2.
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -c constraints.txt torch==2.13.0 uv==0.13.9

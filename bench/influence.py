@@ -132,8 +132,13 @@ def later_test_items(skip: int, n: int, args: argparse.Namespace) -> list[dict[s
     return test_items(skip + n, training_mixes(args))[len(COMBOS) * skip :]
 
 
+def mix_key(mix: dict[str, Any]) -> tuple[float, ...]:
+    """A workload's characteristics as a key (the same workload in runs, tables and results files)."""
+    return tuple(float(mix[k]) for k in MIX)
+
+
 def _run_key(mix: dict[str, float], config: dict[str, Any]) -> tuple[Any, ...]:
-    return (*(float(mix[k]) for k in MIX), *combo_key(decision_states(config)))
+    return (*mix_key(mix), *combo_key(decision_states(config)))
 
 
 def _item_key(item: dict[str, Any]) -> tuple[Any, ...]:
@@ -259,9 +264,9 @@ def test_table(rows: list[dict[str, Any]]) -> dict[tuple[float, ...], dict[str, 
     for r in rows:
         if r.get("status") != "SUCCEEDED" or r.get("engine") != "berkeleydb":
             continue
-        mix = {k: float(r["workload"]["mix"][k]) for k in MIX}
-        entry = table[tuple(mix.values())]
-        entry["mix"] = mix
+        key = workload_key(r)
+        entry = table[key]
+        entry["mix"] = dict(zip(MIX, key, strict=True))
         entry["tps"][combo_key(decision_states(r.get("applied") or {}))] = float(r["objective"])
     return {k: v for k, v in table.items() if len(v["tps"]) == len(COMBOS)}
 
@@ -353,7 +358,7 @@ def rescore_picks(per_workload: list[dict[str, Any]], first: list[dict[str, Any]
     pass (as that file scored them), the second pass, and the geometric mean of both passes: how much of a
     method's score is the noise of the single runs it is judged by."""
     a, b = test_table(first), test_table(second)
-    picks = {tuple(float(w["mix"][k]) for k in MIX): w for w in per_workload}
+    picks = {mix_key(w["mix"]): w for w in per_workload}
     common = sorted(set(a) & set(b) & set(picks))
     if not common:
         return {"workloads": 0}
@@ -571,7 +576,7 @@ def evaluate(
 
 
 def workload_key(row: dict[str, Any]) -> tuple[float, ...]:
-    return tuple(float(row["workload"]["mix"][k]) for k in MIX)
+    return mix_key(row["workload"]["mix"])
 
 
 # value-node bins the cross-validation chooses among (with more runs, finer bins may pay)
@@ -736,7 +741,7 @@ def _header(args: argparse.Namespace) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def measure_repeatability(args: argparse.Namespace, t0: float) -> int:
+def measure_repeatability(args: argparse.Namespace, picks: dict[str, list[dict[str, Any]]], t0: float) -> int:
     """The first ``--repeatability`` test workloads x 32 combinations, measured twice (the first pass is the
     benchmark's own test runs, kept under ``--work``/test for a later full run)."""
     items = test_items(args.repeatability, training_mixes(args))
@@ -744,7 +749,7 @@ def measure_repeatability(args: argparse.Namespace, t0: float) -> int:
     second = collect(items, args.work / "repeat", args)
     result = {**_header(args), **repeatability(first, second)}
     result["picks_rescored"] = {
-        f: rescore_picks(picks, first, second) for f, picks in args.picks_read.items()
+        f: rescore_picks(per_workload, first, second) for f, per_workload in picks.items()
     }
     for f, rescored in result["picks_rescored"].items():
         print(f"{f}: picks on {rescored['workloads']} of the {args.repeatability} workloads measured twice", file=sys.stderr)  # fmt: skip
@@ -794,7 +799,7 @@ def main() -> int:
     args = p.parse_args()
     if args.picks and (not args.repeatability or args.postgres):
         p.error("--picks goes with --repeatability K (Berkeley DB): e.g. --repeatability 6 --picks FILE")
-    args.picks_read = {str(f): read_picks(f, _header(args)["scale"], p) for f in args.picks}
+    picks = {str(f): read_picks(f, _header(args)["scale"], p) for f in args.picks}
     t0 = time.perf_counter()
     args.work = args.work or (
         ROOT / "results" / "bench-influence"
@@ -807,7 +812,7 @@ def main() -> int:
         write_result(args.out or HERE / "results" / "influence-postgres.json", result)
         return 0
     if args.repeatability:
-        return measure_repeatability(args, t0)
+        return measure_repeatability(args, picks, t0)
     if args.holdout and not args.fresh:
         p.error("--holdout K needs --fresh K (the holdout workloads are drawn after the fresh ones): e.g. --fresh 6 --holdout 6")  # fmt: skip
     train_rows = collect(training_items(args.train, args.seed), args.work / "train", args)
