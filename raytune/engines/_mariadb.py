@@ -80,6 +80,17 @@ class MariaDBInstance(EngineInstance):
     def socket_path(self) -> Path:
         return self.paths.run / "mysqld.sock"
 
+    @property
+    def tmp_path(self) -> Path:
+        """The server's own ``tmpdir``: a server starting up deletes every ``#sql*`` file in its tmpdir, so
+        instances sharing /tmp would delete each other's on-disk temporary tables mid-query."""
+        return self.paths.root / "tmp"
+
+    def _make_dirs(self) -> None:
+        super()._make_dirs()
+        self.tmp_path.mkdir(mode=0o700, exist_ok=True)
+        self.user.chown(self.tmp_path)
+
     def _init_data(self) -> None:
         tool = _find(None if self.bin_dir == Path("/usr/sbin") else self.bin_dir, "mariadb-install-db")
         if tool is None:
@@ -112,6 +123,7 @@ class MariaDBInstance(EngineInstance):
             "datadir": self.paths.data,
             "bind-address": "127.0.0.1",
             "socket": self.socket_path,
+            "tmpdir": self.tmp_path,
             "pid-file": self.paths.run / "mysqld.pid",
             "log-error": self.paths.log,
             "skip-name-resolve": "ON",

@@ -59,6 +59,18 @@ def test_server_is_private_and_unprivileged(engine_instance: EngineInstance) -> 
     assert uid == inst.user.uid
 
 
+def test_mariadb_keeps_its_temporary_tables_in_its_own_directory(engine_instance: EngineInstance) -> None:
+    """Another MariaDB starting up deletes every ``#sql*`` file in its tmpdir: a shared /tmp loses tables."""
+    inst = engine_instance
+    if inst.engine != "mariadb":
+        pytest.skip("PostgreSQL keeps its temporary files in its data directory")
+    with inst.connect() as conn:
+        cur = conn.cursor()
+        cur.execute("SELECT @@tmpdir")
+        tmpdir = Path(cur.fetchone()[0])
+    assert tmpdir.is_relative_to(inst.paths.root) and tmpdir.is_dir()
+
+
 def test_introspection_lists_every_knob(engine_instance: EngineInstance) -> None:
     catalog = engine_instance.catalog()
     assert len(catalog) > 300
