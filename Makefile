@@ -43,7 +43,8 @@ system:
 # (cold: 30 s instead of pip's 4.5 min, the same versions; uv reads no pip.conf, and needs none once torch is
 # in); --compile-bytecode, as pip does, since PYTHONDONTWRITEBYTECODE would leave every process compiling its
 # imports. hebo goes in last with --no-deps: its metadata pins numpy<1.25, yet it runs on the pinned numpy 2.
-$(STAMP): pyproject.toml constraints.txt
+# Reinstalled when pyproject.toml, constraints.txt or this Makefile change.
+$(STAMP): pyproject.toml constraints.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -c constraints.txt torch==2.13.0 uv==0.13.9
 	$(UV) pip install -q --compile-bytecode --python $(PY) -c constraints.txt -e '.[ray,dev]'

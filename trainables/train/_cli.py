@@ -228,7 +228,12 @@ def _ray_fit(loop: Any, args: argparse.Namespace, kind: str) -> tuple[Any, str]:
     def fit(*fit_args):  # type: ignore[no-untyped-def]
         return run_on_ray_train(loop, fit_args, args.workers, args.gpu, storage, name)
 
-    return fit, f"ray-train x{args.workers} " + ("gpu" if args.gpu else "cpu")
+    return fit, _ray_backend_name(args)
+
+
+def _ray_backend_name(args: argparse.Namespace) -> str:
+    """How metrics.json names a Ray Train fit: ``ray-train x2 cpu``."""
+    return f"ray-train x{args.workers} " + ("gpu" if args.gpu else "cpu")
 
 
 def _labels(args: argparse.Namespace) -> int:
@@ -336,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
 
         name = f"moe-{args.benchmark}-sf{args.sf}-seed{args.seed}"
         fit = fit_with_ray_train(args.workers, args.gpu, args.ray_storage or args.out / "ray", name)
-        backend = f"ray-train x{args.workers} " + ("gpu" if args.gpu else "cpu")
+        backend = _ray_backend_name(args)
     try:
         metrics = run_job(job, fit, backend=backend)
     except (DatasetError, ValueError) as exc:
