@@ -2,17 +2,19 @@
 
 For each workload, ``--reps`` rounds; in each round every combination of ``--combos`` runs once under every
 Python thread switch interval of ``--switch-ms`` (``sys.setswitchinterval``: how long a transaction thread may
-hold the interpreter lock before another may take it; Python's default is 5 ms), in one interleaved order, so
-that a slow drift of the machine falls on every setting alike. Per (workload, switch interval, combination):
+hold the interpreter lock before another may take it; Python's default is 5 ms), in the same order every
+round, so that a slow drift of the machine falls on every setting alike. Per (workload, switch interval, combination):
 the spread of ln(throughput) over the rounds, and the spread of the database's own work per transaction
 (memory-pool misses, lock waits), which a noisy machine or a noisy database would move too; per switch
 interval the spread of ln(throughput ratio) between the two combinations of a round, the quantity an
-evaluation of picks decides on. A pure-Python loop timed first says how steady the CPU itself is.
+evaluation of picks decides on. A pure-Python loop, timed twelve times first and once before every run, says
+how steady the interpreter's own speed is; /proc/stat, how much CPU time the host took (steal). A run that
+fails is reported and left out.
 
 Runs are in this process (``TrialRunner``, one at a time, both cores), like one trial of ``bench/influence.py``
 (which runs the same runner inside a Ray worker, at the default 5 ms).
 
-    .venv/bin/python bench/bdb_noise.py                    # results: bench/results/bdb-noise.json (~25 min)
+    .venv/bin/python bench/bdb_noise.py                    # results: bench/results/bdb-noise.json (32 runs, ~11 min)
     .venv/bin/python bench/bdb_noise.py --reps 2 --workloads random:1000001 --sf 0.2 --out /tmp/n.json  # quick
 """
 
@@ -51,7 +53,7 @@ def loop_rate(seconds: float) -> float:
     while time.perf_counter() - start < seconds:
         for _ in range(10_000):
             n += 1
-    return n / seconds
+    return n / (time.perf_counter() - start)
 
 
 def cpu_steadiness(samples: int = 12, seconds: float = 1.5) -> float:
@@ -69,8 +71,8 @@ def sd_ln(values: list[float]) -> float:
     return statistics.stdev(math.log(v) for v in values) if len(values) > 1 else 0.0
 
 
-def run_once(runner: TrialRunner, config: dict[str, Any], switch_s: float) -> dict[str, Any]:
-    """One run with the interpreter's switch interval set to ``switch_s`` (restored after)."""
+def run_once(runner: TrialRunner, config: dict[str, Any], switch_s: float) -> dict[str, Any] | None:
+    """One run with the interpreter's switch interval set to ``switch_s`` (restored after); None if it failed."""
     probe = loop_rate(1.0)
     before, (steal0, total0) = sys.getswitchinterval(), cpu_ticks()
     sys.setswitchinterval(switch_s)
@@ -80,7 +82,8 @@ def run_once(runner: TrialRunner, config: dict[str, Any], switch_s: float) -> di
         sys.setswitchinterval(before)
     steal1, total1 = cpu_ticks()
     if record.status.name != "SUCCEEDED":
-        raise RuntimeError(f"run failed: {record.error}")
+        print(f"run failed ({record.status.name}): {record.error}; left out", file=sys.stderr)
+        return None
     per_txn = record.summary["per_txn"]
     return {"tps": record.objective, "steady": bool(record.oltp["steady"]["stable"]),
             "duration_s": record.oltp["duration_s"], "loop_rate_before": probe,
@@ -96,6 +99,9 @@ def summarise(runs: list[dict[str, Any]], combos: list[str]) -> list[dict[str, A
         row: dict[str, Any] = {"workload": key[0], "switch_ms": key[1], "combos": {}}
         for combo in combos:
             of = [r for r in mine if r["combo"] == combo]
+            if not of:  # every run of it failed
+                row["combos"][combo] = {"runs": 0}
+                continue
             row["combos"][combo] = {
                 "runs": len(of),
                 "tps_geomean": math.exp(statistics.fmean(math.log(r["tps"]) for r in of)),
@@ -107,8 +113,9 @@ def summarise(runs: list[dict[str, Any]], combos: list[str]) -> list[dict[str, A
         for r in mine:
             by_round.setdefault(r["round"], {})[r["combo"]] = r["tps"]
         ratios = [math.log(v[combos[1]] / v[combos[0]]) for v in by_round.values() if len(v) == len(combos)]
-        row["ln_ratio"] = {"of": f"{combos[1]} / {combos[0]}", "mean": statistics.fmean(ratios),
-                           "sd": statistics.stdev(ratios) if len(ratios) > 1 else 0.0}  # fmt: skip
+        row["ln_ratio"] = {"of": f"{combos[1]} / {combos[0]}", "rounds": len(ratios),
+                           "mean": statistics.fmean(ratios) if ratios else None,
+                           "sd": statistics.stdev(ratios) if len(ratios) > 1 else None}  # fmt: skip
         row["tps_vs_cpu_correlation"] = _cpu_correlation(mine)
         out.append(row)
     return out
@@ -140,12 +147,18 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
                     for switch_ms in args.switch_ms:
                         for combo in args.combos:
                             run = run_once(runner, COMBOS[combo], switch_ms / 1000)
+                            if run is None:
+                                continue
                             runs.append({"workload": name, "threads": workload.mix.concurrency, "round": rnd,
                                          "switch_ms": switch_ms, "combo": combo, **run})  # fmt: skip
                             print(f"{name} ({workload.mix.concurrency} threads) round {rnd} switch {switch_ms:g} ms "
                                   f"{combo:12s} {run['tps']:8.1f} tps, misses/txn {run['misses']:.2f}, "
                                   f"waits/txn {run['waits']:.3f}", file=sys.stderr, flush=True)  # fmt: skip
     return runs
+
+
+def _number(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,6 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.reps < 2 or any(s <= 0 for s in args.switch_ms):
         p.error("--reps needs at least 2 rounds and every --switch-ms must be positive")
+    if args.combos[0] == args.combos[1]:
+        p.error(
+            f"--combos: two different combinations, e.g. --combos default 2k-minlocks (got {args.combos[0]} twice)"
+        )
+    if args.sf <= 0 or args.duration < 1 or not args.work.is_dir():
+        p.error("--sf must be positive, --duration at least 1 s, and --work an existing directory")
     for name in args.workloads:
         try:
             parse_mix(name)
@@ -183,11 +202,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"pure-Python loop: SD of ln(rate) {cpu:.3f}")
     for row in summary:
         cells = ", ".join(
-            f"{c} {v['tps_geomean']:.0f} tps SD {v['sd_ln_tps']:.3f}" for c, v in row["combos"].items()
+            f"{c} {v['tps_geomean']:.0f} tps SD {v['sd_ln_tps']:.3f}"
+            if v["runs"]
+            else f"{c} no run succeeded"
+            for c, v in row["combos"].items()
         )
-        corr = row["tps_vs_cpu_correlation"]
-        print(f"{row['workload']} switch {row['switch_ms']:g} ms: {cells}; ln ratio SD {row['ln_ratio']['sd']:.3f}; "
-              f"correlation with the CPU's speed {'-' if corr is None else f'{corr:+.2f}'}")  # fmt: skip
+        print(f"{row['workload']} switch {row['switch_ms']:g} ms: {cells}; ln ratio SD "
+              f"{_number(row['ln_ratio']['sd'], '.3f')}; correlation with the CPU's speed "
+              f"{_number(row['tps_vs_cpu_correlation'], '+.2f')}")  # fmt: skip
     print(f"-> {args.out}")
     return 0
 

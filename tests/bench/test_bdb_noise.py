@@ -42,3 +42,20 @@ def test_spreads_and_the_ratio_per_switch_interval() -> None:
     # at 5 ms the planted CPU speed moves with the throughput; at 50 ms the speed is constant: no correlation
     assert rows[5]["tps_vs_cpu_correlation"] == pytest.approx(1.0)
     assert rows[50]["tps_vs_cpu_correlation"] is None
+
+
+def test_a_combination_whose_runs_all_failed_is_reported_not_fatal() -> None:
+    bench = _bench()
+    rows = bench.summarise([_run(r, 5, "a", 1000 + r) for r in range(3)], ["a", "b"])
+    assert rows[0]["combos"]["b"] == {"runs": 0} and rows[0]["combos"]["a"]["runs"] == 3
+    assert rows[0]["ln_ratio"]["rounds"] == 0 and rows[0]["ln_ratio"]["sd"] is None
+
+
+def test_bad_input_is_one_error_line(capsys: pytest.CaptureFixture[str]) -> None:
+    bench = _bench()
+    for argv, fragment in ((["--combos", "default", "default"], "two different combinations"),
+                           (["--workloads", "random:x"], "the seed must be an integer"),
+                           (["--reps", "1"], "at least 2 rounds")):  # fmt: skip
+        with pytest.raises(SystemExit) as exit_info:
+            bench.main(argv)
+        assert exit_info.value.code == 2 and fragment in capsys.readouterr().err.splitlines()[-1]
