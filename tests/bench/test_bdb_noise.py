@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench import load_bench
 
 
 def _bench() -> object:
-    spec = importlib.util.spec_from_file_location("bench_bdb_noise", ROOT / "bench" / "bdb_noise.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("bdb_noise")
 
 
 def _run(rnd: int, switch_ms: float, combo: str, tps: float, speed: float = 1.0) -> dict:

@@ -4,23 +4,18 @@ optimum where the default does not."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import random
 from pathlib import Path
 
 from raytune.storage import TrialStore
+from tests.bench import load_bench
 from tests.trainables.planted_bdb import planted_stats, throughput, write_planted_records
 from trainables.influence import examples_from_rows, knob_config
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def _bench() -> object:
-    spec = importlib.util.spec_from_file_location("bench_influence", ROOT / "bench" / "influence.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("influence")
 
 
 def _planted_test_rows(workloads: int, first: int = 0) -> list[dict]:
