@@ -8,7 +8,8 @@ the spread of ln(throughput) over the rounds, and the spread of the database's o
 (memory-pool misses, lock waits), which a noisy machine or a noisy database would move too; per switch
 interval the spread of ln(throughput ratio) between the two combinations of a round, the quantity an
 evaluation of picks decides on. A pure-Python loop, timed twelve times first and once before every run, says
-how steady the interpreter's own speed is; /proc/stat, how much CPU time the host took (steal). A run that
+how steady the interpreter's own speed is, and sysbench's CPU test before every run the machine's speed for
+compiled code; /proc/stat, how much CPU time the host took (steal). A run that
 fails is reported and left out.
 
 Runs are in this process (``TrialRunner``, one at a time, both cores), like one trial of ``bench/influence.py``
@@ -25,7 +26,9 @@ import json
 import math
 import os
 import platform
+import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -61,6 +64,18 @@ def cpu_steadiness(samples: int = 12, seconds: float = 1.5) -> float:
     return statistics.stdev(math.log(loop_rate(seconds)) for _ in range(samples))
 
 
+def native_rate(seconds: int = 1) -> float | None:
+    """sysbench's single-thread CPU events per second over ``seconds``: the machine's speed for compiled code,
+    apart from this interpreter's state (None without sysbench)."""
+    try:
+        out = subprocess.run(["sysbench", "cpu", "--threads=1", f"--time={seconds}", "run"],
+                             capture_output=True, text=True, timeout=30 + seconds, check=True).stdout  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    found = re.search(r"events per second:\s*([0-9.]+)", out)
+    return float(found.group(1)) if found else None
+
+
 def cpu_ticks() -> tuple[int, int]:
     """(steal, total) clock ticks of every CPU so far, from /proc/stat."""
     fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
@@ -73,7 +88,7 @@ def sd_ln(values: list[float]) -> float:
 
 def run_once(runner: TrialRunner, config: dict[str, Any], switch_s: float) -> dict[str, Any] | None:
     """One run with the interpreter's switch interval set to ``switch_s`` (restored after); None if it failed."""
-    probe = loop_rate(1.0)
+    probe, native = loop_rate(1.0), native_rate()
     before, (steal0, total0) = sys.getswitchinterval(), cpu_ticks()
     sys.setswitchinterval(switch_s)
     try:
@@ -87,6 +102,7 @@ def run_once(runner: TrialRunner, config: dict[str, Any], switch_s: float) -> di
     per_txn = record.summary["per_txn"]
     return {"tps": record.objective, "steady": bool(record.oltp["steady"]["stable"]),
             "duration_s": record.oltp["duration_s"], "loop_rate_before": probe,
+            "native_rate_before": native,
             "steal_pct": 100 * (steal1 - steal0) / max(1, total1 - total0),
             **{k: per_txn[k] for k in WORK_PER_TXN}}  # fmt: skip
 
@@ -116,21 +132,28 @@ def summarise(runs: list[dict[str, Any]], combos: list[str]) -> list[dict[str, A
         row["ln_ratio"] = {"of": f"{combos[1]} / {combos[0]}", "rounds": len(ratios),
                            "mean": statistics.fmean(ratios) if ratios else None,
                            "sd": statistics.stdev(ratios) if len(ratios) > 1 else None}  # fmt: skip
-        row["tps_vs_cpu_correlation"] = _cpu_correlation(mine)
+        row["tps_vs_cpu_correlation"] = _cpu_correlation(mine, "loop_rate_before")
+        row["tps_vs_native_correlation"] = _cpu_correlation(mine, "native_rate_before")
+        for probe in ("loop_rate_before", "native_rate_before"):
+            rates = [r[probe] for r in mine if r.get(probe)]
+            row[f"sd_ln_{probe}"] = sd_ln(rates) if len(rates) > 1 else None
         out.append(row)
     return out
 
 
-def _cpu_correlation(runs: list[dict[str, Any]]) -> float | None:
-    """Pearson correlation of a run's ln(throughput), less its combination's mean, with ln(the loop rate measured
-    just before it): near 1 when the machine's speed of the moment sets the throughput."""
+def _cpu_correlation(runs: list[dict[str, Any]], probe: str) -> float | None:
+    """Pearson correlation of a run's ln(throughput), less its combination's mean, with ln(the ``probe`` rate
+    measured just before it): near 1 when the machine's speed of the moment sets the throughput."""
+    runs = [r for r in runs if r.get(probe)]
+    if len(runs) < 3:
+        return None
     mean = {
         c: statistics.fmean(math.log(r["tps"]) for r in runs if r["combo"] == c)
         for c in {r["combo"] for r in runs}
     }
     residual = [math.log(r["tps"]) - mean[r["combo"]] for r in runs]
-    speed = [math.log(r["loop_rate_before"]) for r in runs]
-    if len(runs) < 3 or statistics.pstdev(residual) == 0 or statistics.pstdev(speed) == 0:
+    speed = [math.log(r[probe]) for r in runs]
+    if statistics.pstdev(residual) == 0 or statistics.pstdev(speed) == 0:
         return None
     return statistics.correlation(residual, speed)
 
@@ -209,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"{row['workload']} switch {row['switch_ms']:g} ms: {cells}; ln ratio SD "
               f"{_number(row['ln_ratio']['sd'], '.3f')}; correlation with the CPU's speed "
-              f"{_number(row['tps_vs_cpu_correlation'], '+.2f')}")  # fmt: skip
+              f"{_number(row['tps_vs_cpu_correlation'], '+.2f')} (loop), "
+              f"{_number(row['tps_vs_native_correlation'], '+.2f')} (sysbench)")  # fmt: skip
     print(f"-> {args.out}")
     return 0
 
