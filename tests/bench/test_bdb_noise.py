@@ -37,7 +37,8 @@ def test_spreads_and_the_ratio_per_switch_interval() -> None:
     # at 5 ms the planted CPU speed moves with the throughput; at 50 ms the speed is constant: no correlation
     assert rows[5]["tps_vs_cpu_correlation"] == pytest.approx(1.0)
     assert rows[50]["tps_vs_cpu_correlation"] is None
-    assert rows[5]["tps_vs_native_correlation"] is None and rows[5]["sd_ln_native_rate_before"] is None  # none
+    assert rows[5]["tps_vs_native_correlation"] is None  # no sysbench rate planted
+    assert rows[5]["sd_ln_native_rate_before"] is None
     assert rows[5]["sd_ln_loop_rate_before"] == pytest.approx(0.1 * math.sqrt(8 / 7))
 
 
