@@ -58,13 +58,13 @@ def engine_instance(request: pytest.FixtureRequest, knobray_home: Path) -> Itera
 
 
 @pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
-    """A real local Ray with two db_slots, shared by the tests of a module."""
+def local_ray() -> Iterator[str]:
+    """A real local Ray with two db_slots, shared by the tests of a module; its address, for processes to join."""
     import ray
 
     if ray.is_initialized():
         ray.shutdown()
-    ray.init(
+    context = ray.init(
         address="local",
         num_cpus=2,
         resources={"db_slot": 2},
@@ -73,5 +73,5 @@ def local_ray() -> Iterator[None]:
         log_to_driver=False,
         configure_logging=False,
     )
-    yield
+    yield context.address_info["gcs_address"]
     ray.shutdown()

@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,15 +22,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def ray_address() -> Iterator[str]:
-    """The address of a real local Ray with 2 CPUs, shared by this module's command lines."""
-    import ray
-
-    if ray.is_initialized():
-        ray.shutdown()
-    context = ray.init(address="local", num_cpus=2, include_dashboard=False, configure_logging=False)
-    yield context.address_info["gcs_address"]
-    ray.shutdown()
+def ray_address(local_ray: str) -> str:
+    """The address of the module's real local Ray (2 CPUs), which the command lines join."""
+    return local_ray
 
 
 def _train(ray_address: str, *args: str) -> subprocess.CompletedProcess[str]:
