@@ -103,7 +103,7 @@ def test_interrupted_then_sigkilled_search_leaves_nothing_behind_and_resumes_wit
     tmp_path: Path, knobray_home: Path
 ) -> None:
     results = tmp_path / "run"
-    args = ["--sf", "0.01", "--repeats", "2", "--timeout", "20", "--trials", "7", "--optimizer", "random"]
+    args = ["--sf", "0.01", "--repeats", "1", "--timeout", "20", "--trials", "7", "--optimizer", "random"]
     args += ["--confirm", "1", "--confirm-rounds", "1", "--results", str(results)]
     store = TrialStore(results)
     # Ctrl-C: exit 130, the trials so far kept, and a hint to resume.
