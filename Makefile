@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.knobray-installed
-DEBIAN_PACKAGES := mariadb-server sysbench libdb5.3-dev
+DEBIAN_PACKAGES := mariadb-server sysbench libdb5.3-dev gcc
 
 .PHONY: run test test-fast install system lint format bench retrain serve clean
 
@@ -23,12 +23,14 @@ test-fast: install
 
 install: system $(STAMP)
 
-# Debian packages the servers, workloads and the Berkeley DB bindings' build need; installed only when missing.
+# Debian packages the servers, workloads and the Berkeley DB bindings' build need (gcc also builds the native
+# db_perf client on first use); installed only when missing.
 system:
 	@missing=""; \
 	command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || missing="$$missing mariadb-server"; \
 	command -v sysbench >/dev/null 2>&1 || missing="$$missing sysbench"; \
 	[ -f /usr/include/db.h ] || missing="$$missing libdb5.3-dev"; \
+	command -v gcc >/dev/null 2>&1 || missing="$$missing gcc"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" != 0 ] && ! command -v sudo >/dev/null 2>&1; then \
 	    echo "knobray: missing Debian packages:$$missing; run as root or: sudo apt-get install -y$$missing" >&2; exit 1; \

@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 from raytune.errors import WorkloadError  # noqa: E402
 from raytune.trial import MeasureSettings, TrialRunner  # noqa: E402
 from raytune.workloads import DbPerfWorkload, parse_mix  # noqa: E402
+from raytune.workloads._dbperf import CLIENTS  # noqa: E402
 
 COMBOS = {
     "default": {"page_size": "8192", "min_keys": 2, "db_rmw": "off", "deadlock_policy": "random"},
@@ -161,7 +162,9 @@ def _cpu_correlation(runs: list[dict[str, Any]], probe: str) -> float | None:
 def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
     runs = []
     for name in args.workloads:
-        workload = DbPerfWorkload(parse_mix(name), sf=args.sf)
+        workload = DbPerfWorkload(
+            parse_mix(name), sf=args.sf, client=args.client, client_cpus=args.client_cpus or None
+        )
         with tempfile.TemporaryDirectory(prefix="bdb-noise-", dir=args.work) as work:
             runner = TrialRunner("berkeleydb", workload, workdir=Path(work),
                                  settings=MeasureSettings(duration_s=args.duration))  # fmt: skip
@@ -193,6 +196,15 @@ def main(argv: list[str] | None = None) -> int:
         "--duration", type=int, default=20, help="longest run in seconds (a run stops at steady state)"
     )
     p.add_argument("--reps", type=int, default=4, help="rounds")
+    p.add_argument(
+        "--client",
+        choices=CLIENTS,
+        default="native",
+        help="the transaction threads: native (a C process) or python (threads in this process)",
+    )
+    p.add_argument(
+        "--client-cpus", type=int, default=1, help="CPUs the native client's threads may use (0: every CPU)"
+    )
     p.add_argument("--switch-ms", type=float, nargs="+", default=[5.0, 50.0], help="switch intervals, ms")
     p.add_argument("--combos", nargs=2, choices=sorted(COMBOS), default=["default", "2k-minlocks"])
     p.add_argument("--work", type=Path, default=Path("/var/tmp"), help="where the environments are made")

@@ -29,7 +29,7 @@
 
 Runs go through the search machinery (Ray Tune, ``--instances`` instances in their slots, one by default: two
 co-running runs on a 2-core machine measure their contention; records in Parquet under ``--work``, by default
-``data/bdb-runs/<design>/`` such as ``sf0.2-20s-1x``, compacted after each batch so that a collection can be
+``data/bdb-runs/<design>/`` such as ``sf0.2-20s-1x-native``, compacted after each batch so that a collection can be
 committed and shipped); a rerun resumes: measured (mix, configuration) pairs of the same design are not
 repeated.
 
@@ -728,7 +728,7 @@ def read_picks(path: Path, scale: dict[str, Any], p: argparse.ArgumentParser) ->
 
 def design_name(args: argparse.Namespace) -> str:
     """The measurement design, which names the directory of its runs: runs of different designs never mix."""
-    return f"sf{args.sf:g}-{args.duration}s-{args.instances}x"
+    return f"sf{args.sf:g}-{args.duration}s-{args.instances}x-native"  # earlier designs: the Python client
 
 
 def _header(args: argparse.Namespace) -> dict[str, Any]:
@@ -737,6 +737,7 @@ def _header(args: argparse.Namespace) -> dict[str, Any]:
         "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "machine": {"platform": platform.platform()},
         "scale": {"items": int(24_500 * args.sf), "duration_limit_s": args.duration, "instances": args.instances,
+                  "client": "native, 1 CPU",
                   "cache_bytes_per_item": 86, "sample_s": 2, "window": 5},
     }  # fmt: skip
 
@@ -792,7 +793,7 @@ def main() -> int:
     p.add_argument("--batch", type=int, default=64, help="runs per Ray Tune stage")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--work", type=Path,
-                   help="where the runs are kept (data/bdb-runs/DESIGN, e.g. sf0.2-20s-1x; --postgres: results/bench-influence)")  # fmt: skip
+                   help="where the runs are kept (data/bdb-runs/DESIGN, e.g. sf0.2-20s-1x-native; --postgres: results/bench-influence)")  # fmt: skip
     p.add_argument(
         "--out", type=Path, help="results file (bench/results/influence[-postgres|-repeatability].json)"
     )

@@ -23,6 +23,7 @@ import resource
 import shutil
 import time
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -184,12 +185,13 @@ class BerkeleyDBInstance(EngineInstance):
         env = handle = None
         try:
             self._ensure_layout(Layout.of(values))
+            settings = self.env_settings(values)
             env = db.DBEnv()
-            env.set_cachesize(0, self.cache_bytes, 1)
-            env.set_lk_detect(_policy_flag(db, values.get("deadlock_policy", "random")))
+            env.set_cachesize(0, settings["cache_bytes"], 1)
+            env.set_lk_detect(settings["detect"])
             for setter in (env.set_lk_max_locks, env.set_lk_max_objects, env.set_lk_max_lockers):
-                setter(MAX_LOCKS)
-            env.set_timeout(LOCK_TIMEOUT_US, db.DB_SET_LOCK_TIMEOUT)
+                setter(settings["max_locks"])
+            env.set_timeout(settings["lock_timeout_us"], db.DB_SET_LOCK_TIMEOUT)
             env.set_flags(db.DB_TXN_WRITE_NOSYNC, 1)
             env.open(str(self.paths.data), self._env_flags(db))
             handle = db.DB(env)
@@ -204,6 +206,30 @@ class BerkeleyDBInstance(EngineInstance):
         self.rmw = values.get("db_rmw", "off") in ("on", "true", "1")
         self.state = InstanceState.RUNNING
         self._log(f"opened with {values or 'the defaults'}")
+
+    def env_settings(self, values: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """How the environment opens (from the configured knobs unless ``values`` are given): what
+        :meth:`start` sets, and what a native client that opens the environment itself is told."""
+        values = self._configured() if values is None else values
+        return {
+            "home": str(self.paths.data),
+            "file": DB_FILE,
+            "cache_bytes": self.cache_bytes,
+            "detect": _policy_flag(_bdb(), values.get("deadlock_policy", "random")),
+            "max_locks": MAX_LOCKS,
+            "lock_timeout_us": LOCK_TIMEOUT_US,
+        }
+
+    @contextmanager
+    def released(self) -> Iterator[dict[str, Any]]:
+        """Closes the environment for another process to open with the settings yielded (a private environment
+        has one process), and reopens it afterwards."""
+        settings = self.env_settings()
+        self.stop()
+        try:
+            yield settings
+        finally:
+            self.start()
 
     @staticmethod
     def _env_flags(db: Any) -> int:

@@ -240,6 +240,7 @@ class TrialRunner:
     def _measure(self, record: TrialRecord, on_progress: Callable[[str], None] | None) -> None:
         db = self.workload.database
         before = snapshot(self.instance, db)
+        metrics: dict[str, float] | None = None  # counters a workload took itself
         t0 = time.perf_counter()
         s = self.settings
         if isinstance(self.workload, OlapWorkload):
@@ -275,8 +276,9 @@ class TrialRunner:
             )
             self._record_oltp(record, run.oltp)
             record.summary["per_txn"] = run.per_txn
+            metrics = run.metrics
         record.timings["run_s"] = time.perf_counter() - t0
-        record.metrics = delta(before, snapshot(self.instance, db))
+        record.metrics = metrics if metrics is not None else delta(before, snapshot(self.instance, db))
         if s.plans and isinstance(self.workload, OlapWorkload):
             record.plans = collect_plans(self.instance, db, self.workload.queries_for(self.instance.dialect))
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 A_PER_SF, B_SLOTS, C_SLOTS = 5, 100, 49  # items = a x b x c: 24,500 per unit of sf
 LARGE_EVERY = 7  # every 7th value of slot c is a large item
 CACHE_BYTES_PER_ITEM = 86  # 2 MiB per 24,500 items: about half the database under (8K pages, min_keys 2)
+CLIENTS = ("native", "python")  # transaction threads in a C process, or in the trial's Python process
 LOCALITY_SHARE = 0.9  # def_leaf_loc: fixed at 90% in the thesis (and removed from its final model)
 
 
@@ -224,10 +225,15 @@ class EmbeddedWorkload(Workload):
 @dataclass(frozen=True)
 class DbPerfResult:
     """One run: throughput and latency over the last window, the per-second samples and their steady-state check
-    (``raytune.measurement.OltpResult``), and per-transaction statistics over that window."""
+    (``raytune.measurement.OltpResult``), per-transaction statistics over that window, and (from a client in
+    another process, whose environment the trial's snapshots cannot see) the environment's counters over the
+    whole run."""
 
     oltp: Any  # raytune.measurement.OltpResult
     per_txn: dict[str, float]
+    metrics: dict[str, float] | None = (
+        None  # the engine's counters over the run, when no snapshot can take them
+    )
 
 
 class DbPerfWorkload(EmbeddedWorkload):
@@ -235,10 +241,18 @@ class DbPerfWorkload(EmbeddedWorkload):
 
     name = "dbperf"
 
-    def __init__(self, mix: TxnMix, sf: float = 1.0, seed: int = 0) -> None:
+    def __init__(
+        self, mix: TxnMix, sf: float = 1.0, seed: int = 0, client: str = "native", client_cpus: int | None = 1
+    ) -> None:
+        if client not in CLIENTS:
+            raise WorkloadError(f"unknown dbperf client {client!r}; use one of: {', '.join(CLIENTS)}")
+        if client_cpus is not None and client_cpus < 1:
+            raise WorkloadError(f"client_cpus must be at least 1 (or None: every CPU), got {client_cpus}")
         self.mix = mix
         self.space = ItemSpace(sf)
         self.seed = seed
+        self.client = client
+        self.client_cpus = client_cpus
 
     def data_key(self) -> str:
         return f"dbperf-{self.space.items}"
@@ -248,7 +262,13 @@ class DbPerfWorkload(EmbeddedWorkload):
             raise WorkloadError(f"workload dbperf runs on berkeleydb only, not {engine}")
 
     def describe(self) -> dict[str, object]:
-        return {**super().describe(), "mix": self.mix.to_dict(), "items": self.space.items}
+        return {
+            **super().describe(),
+            "mix": self.mix.to_dict(),
+            "items": self.space.items,
+            "client": self.client,
+            "client_cpus": self.client_cpus,
+        }
 
     def configure(self, instance: EngineInstance) -> None:
         instance.cache_bytes = CACHE_BYTES_PER_ITEM * self.space.items  # type: ignore[attr-defined]
@@ -259,9 +279,10 @@ class DbPerfWorkload(EmbeddedWorkload):
     def run(
         self, instance: EngineInstance, *, duration_s: float, on_sample: Callable[[float], None] | None = None
     ) -> DbPerfResult:
-        from raytune.workloads._dbperf_run import run_mix
+        from raytune.workloads._dbperf_run import run_mix, run_native
 
-        return run_mix(self, instance, duration_s=duration_s, on_sample=on_sample)
+        run = run_native if self.client == "native" else run_mix
+        return run(self, instance, duration_s=duration_s, on_sample=on_sample)
 
 
 def leaves_spanned(items: int, items_per_leaf: float) -> float:

@@ -10,11 +10,13 @@ transaction, until it commits or the run ends).
 from __future__ import annotations
 
 import logging
+import os
 import random
 import statistics
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from raytune.errors import EngineError
@@ -43,6 +45,7 @@ WINDOW = 5
 JOIN_TIMEOUT_S = 30.0  # for every thread together, after the run is told to stop
 # The monitored variables of the thesis: throughput, misses/txn, faults/txn, dirty evictions/txn.
 MONITORED = ("tps", "misses", "faults", "dirty_evicts")
+ENV_SOURCES = ("mpool", "lock", "txn", "rusage")  # the prefixes of the environment's counters
 
 
 class _Mix:
@@ -211,27 +214,26 @@ def _warm_up(handle: Any, workload: DbPerfWorkload, items_per_leaf: float) -> No
     """Reads one item of every 8th leaf page, so that the run starts with a warm cache without the false steady
     state a sequential scan gives (thesis section 6.4)."""
     space = workload.space
-    stride = max(1, int(8 * items_per_leaf))
-    for i in range(0, space.items, stride):
+    for i in range(0, space.items, _warm_stride(items_per_leaf)):
         a, rest = divmod(i, B_SLOTS * C_SLOTS)
         handle.db.get(space.key(a, *divmod(rest, C_SLOTS)))
 
 
-def _sample(
-    driver: _Driver, env_counters: Callable[[], dict[str, object]], prev: dict[str, float], dt: float
-) -> tuple[dict[str, float], dict[str, float]]:
-    """One sample: per-second throughput and per-transaction counters since ``prev``."""
-    now = {**{k: float(v) for k, v in env_counters().items()}, **driver.totals()}  # type: ignore[arg-type]
+def _warm_stride(items_per_leaf: float) -> int:
+    return max(1, int(8 * items_per_leaf))
+
+
+def _sample(prev: dict[str, float], now: dict[str, float], dt: float) -> dict[str, float]:
+    """One sample from two snapshots of the cumulative counters: per-second throughput, per-transaction counters."""
     d = {k: now[k] - prev.get(k, 0.0) for k in now}
     commits = max(d["commits"], 1.0)
-    sample = {
+    return {
         "tps": d["commits"] / dt,
         "misses": d["mpool.cache_miss"] / commits,
         "faults": d["rusage.majflt"] / commits,
         "dirty_evicts": d["mpool.rw_evict"] / commits,
         "commits": d["commits"],
     }
-    return sample, now
 
 
 def run_mix(
@@ -265,7 +267,8 @@ def run_mix(
                     _raise_failure(driver.errors[0])
                 now_t = time.perf_counter()
                 marks.append([len(c.latency_ms) for c in driver.counters])
-                sample, prev = _sample(driver, lambda: counters(handle.env), prev, now_t - last)
+                now = {**{k: float(v) for k, v in counters(handle.env).items()}, **driver.totals()}  # type: ignore[arg-type]
+                sample, prev = _sample(prev, now, now_t - last), now
                 last = now_t
                 samples.append(sample)
                 snapshots.append(prev)
@@ -279,7 +282,100 @@ def run_mix(
             raise EngineError(
                 f"{len(stuck)} dbperf threads did not stop within {JOIN_TIMEOUT_S:.0f}s of the run's end"
             )
-    return _result(workload, samples, snapshots, marks, driver, layout, time.perf_counter() - t_start)
+    first = len(samples) - min(WINDOW, len(samples))
+    latencies = driver.latencies_between(marks[first], marks[-1])
+    tail = (percentile(latencies, 95), percentile(latencies, 99)) if latencies else (None, None)
+    return _result(workload, samples, snapshots, tail, layout, time.perf_counter() - t_start)
+
+
+def run_native(
+    workload: DbPerfWorkload,
+    instance: EngineInstance,
+    *,
+    duration_s: float,
+    on_sample: Callable[[float], None] | None = None,
+) -> DbPerfResult:
+    """:func:`run_mix` with the native client: the same mix, samples and steady-state stop, with the
+    transaction threads in a C process (``raytune.workloads._dbperf_native``).
+
+    Raises:
+        ClientFailedError: A transaction failed with a Berkeley DB error (its message).
+    """
+    from raytune.workloads._dbperf_native import running
+
+    with instance.connect() as handle:
+        layout = layout_facts(handle, workload.space.items, workload.space.large_items)
+        rmw = handle.rmw
+    with instance.released() as env, running({**env, **_native_settings(workload, layout, rmw)}) as client:
+        snapshots = [client.next_sample()]
+        snapshots[0].pop("latency_us")
+        samples: list[dict[str, float]] = []
+        histograms: list[list[list[float]]] = []
+        while True:
+            now = client.next_sample()
+            histograms.append(now.pop("latency_us"))
+            samples.append(_sample(snapshots[-1], now, now["elapsed"] - snapshots[-1]["elapsed"]))
+            snapshots.append(now)
+            if on_sample:
+                on_sample(samples[-1]["tps"])
+            if _all_stable(samples) or now["elapsed"] >= duration_s:
+                break
+        client.stop()
+    window = histograms[len(histograms) - min(WINDOW, len(histograms)) :]
+    tail = (histogram_percentile(window, 95), histogram_percentile(window, 99))
+    result = _result(workload, samples, snapshots, tail, layout, snapshots[-1]["elapsed"])
+    metrics = {k: v - snapshots[0][k] for k, v in snapshots[-1].items() if k.split(".")[0] in ENV_SOURCES}
+    return replace(result, metrics=metrics)
+
+
+def _native_settings(workload: DbPerfWorkload, layout: dict[str, float], rmw: bool) -> dict[str, object]:
+    """What the native client needs to draw the mix's transactions (the environment's settings come apart)."""
+    m, space = workload.mix, workload.space
+    return {
+        "sample_ms": round(1000 * SAMPLE_S),
+        "threads": m.concurrency,
+        "seed": workload.seed,
+        "a_slots": space.a_slots,
+        "local": locality_slots(m),
+        "rmw": int(rmw),
+        "overflow_large": int(layout["overflow_large"]),
+        "overflow_small": int(layout["overflow_small"]),
+        "items_per_leaf": layout["items_per_leaf"],
+        "warm_stride": _warm_stride(layout["items_per_leaf"]),
+        "items": space.items,
+        "p_cursor": m.pct_cursors / 100,
+        "p_update": m.pct_updates / 100,
+        "p_write": m.pct_writes_upd / 100,
+        "p_large": m.size_loc / 100,
+        "items_curs": m.items_curs,
+        "items_non_curs": m.items_non_curs,
+        "cpus": client_cpu_list(workload.client_cpus),
+    }
+
+
+def client_cpu_list(n: int | None) -> str:
+    """The last ``n`` of the CPUs this process may use (a slot's, when it is confined), as the native client's
+    ``cpus=`` setting; ``all`` for None or when ``n`` covers them all."""
+    allowed = sorted(os.sched_getaffinity(0))
+    return "all" if n is None or n >= len(allowed) else ",".join(str(c) for c in allowed[-n:])
+
+
+def histogram_percentile(histograms: list[list[list[float]]], q: float) -> float | None:
+    """The ``q``-th percentile in ms of latencies counted in 1% buckets (``[lower bound in us, count]`` pairs),
+    each bucket taken at its middle."""
+    counts: dict[float, float] = {}
+    for histogram in histograms:
+        for lower, n in histogram:
+            counts[lower] = counts.get(lower, 0.0) + n
+    total = sum(counts.values())
+    if not total:
+        return None
+    seen = 0.0
+    for lower in sorted(counts):
+        seen += counts[lower]
+        if seen >= total * q / 100:
+            return lower * 1.005 / 1000
+    return None
 
 
 def _raise_failure(exc: BaseException) -> None:
@@ -302,8 +398,7 @@ def _result(
     workload: DbPerfWorkload,
     samples: list[dict[str, float]],
     snapshots: list[dict[str, float]],
-    marks: list[list[int]],
-    driver: _Driver,
+    tail_ms: tuple[float | None, float | None],
     layout: dict[str, float],
     elapsed: float,
 ) -> DbPerfResult:
@@ -313,7 +408,6 @@ def _result(
     commits = max(d["commits"], 1.0)
     tps = [s["tps"] for s in samples]
     steady = detect_steady_state(tps, WINDOW)
-    latencies = driver.latencies_between(marks[first], marks[-1])
     per_txn = {
         "leaves": d["leaves"] / commits,
         "overflows": d["overflow_items"] / commits,
@@ -331,8 +425,8 @@ def _result(
     }
     oltp = OltpResult(
         throughput_tps=statistics.fmean(tps[first:]),
-        p95_ms=percentile(latencies, 95) if latencies else None,
-        p99_ms=percentile(latencies, 99) if latencies else None,
+        p95_ms=tail_ms[0],
+        p99_ms=tail_ms[1],
         samples_tps=tuple(tps),
         steady=steady,
         duration_s=round(elapsed),

@@ -116,10 +116,11 @@ def test_random_mixes_are_reproducible() -> None:
 
 
 @pytest.mark.slow
-def test_a_run_reaches_steady_state_with_statistics_that_match_its_mix() -> None:
+@pytest.mark.parametrize("client", ["native", "python"])
+def test_a_run_reaches_steady_state_with_statistics_that_match_its_mix(client: str) -> None:
     mix = TxnMix(concurrency=2, pct_cursors=20, items_curs=50, items_non_curs=10, pct_updates=30,
                  pct_writes_upd=50, def_page_loc=50, size_loc=20)  # fmt: skip
-    workload = DbPerfWorkload(mix, sf=0.2)
+    workload = DbPerfWorkload(mix, sf=0.2, client=client, client_cpus=None)  # every CPU: the suite runs beside it
     # Long enough for a window clear of a neighbour's burst of CPU (a stable one usually comes within 10-20 s).
     with TrialRunner("berkeleydb", workload, settings=MeasureSettings(duration_s=150)) as runner:
         record = runner.run({"page_size": "2048", "min_keys": 4})
@@ -134,4 +135,5 @@ def test_a_run_reaches_steady_state_with_statistics_that_match_its_mix() -> None
     assert per_txn["overflows"] == pytest.approx(0.8 * 10 * 0.2 + 0.2 * 50 / 7, rel=0.3)
     assert per_txn["layout.overflow_large"] == 1.0 and per_txn["layout.page_size"] == 2048
     assert per_txn["page_gets"] > per_txn["items_read"] and per_txn["misses"] >= 0
-    assert record.workload["mix"] == mix.to_dict()
+    assert record.workload["mix"] == mix.to_dict() and record.workload["client"] == client
+    assert record.oltp["p95_ms"] > 0 and record.metrics["mpool.cache_hit"] > 0
