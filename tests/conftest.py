@@ -43,6 +43,19 @@ def workdir(knobray_home: Path) -> Path:
     return path
 
 
+@pytest.fixture
+def bdb_instance(workdir: Path) -> Iterator[object]:
+    """A running Berkeley DB instance holding the 4,900 items of dbperf at sf 0.2."""
+    from raytune.engines import BerkeleyDBInstance
+    from raytune.workloads import ItemSpace
+
+    inst = BerkeleyDBInstance(workdir / "bdb")
+    inst.start()
+    inst.load_items(ItemSpace(sf=0.2).pairs())
+    yield inst
+    inst.destroy()
+
+
 @pytest.fixture(scope="module", params=ENGINES)
 def engine_instance(request: pytest.FixtureRequest, knobray_home: Path) -> Iterator[object]:
     """A running instance of each engine (module-scoped: start once, share between tests)."""

@@ -3,8 +3,6 @@ the database's and the environment's own state, bad values refused with one line
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from berkeleydb import db
 
@@ -19,12 +17,8 @@ SPACE = ItemSpace(sf=0.2)  # 4,900 items, 700 of them large (~450 bytes)
 
 
 @pytest.fixture
-def instance(workdir: Path) -> BerkeleyDBInstance:
-    inst = BerkeleyDBInstance(workdir / "bdb")
-    inst.start()
-    inst.load_items(SPACE.pairs())
-    yield inst
-    inst.destroy()
+def instance(bdb_instance: BerkeleyDBInstance) -> BerkeleyDBInstance:
+    return bdb_instance
 
 
 def _stat(inst: BerkeleyDBInstance) -> dict:

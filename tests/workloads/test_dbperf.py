@@ -120,7 +120,9 @@ def test_random_mixes_are_reproducible() -> None:
 def test_a_run_reaches_steady_state_with_statistics_that_match_its_mix(client: str) -> None:
     mix = TxnMix(concurrency=2, pct_cursors=20, items_curs=50, items_non_curs=10, pct_updates=30,
                  pct_writes_upd=50, def_page_loc=50, size_loc=20)  # fmt: skip
-    workload = DbPerfWorkload(mix, sf=0.2, client=client, client_cpus=None)  # every CPU: the suite runs beside it
+    workload = DbPerfWorkload(
+        mix, sf=0.2, client=client, client_cpus=None
+    )  # every CPU: the suite runs beside it
     # Long enough for a window clear of a neighbour's burst of CPU (a stable one usually comes within 10-20 s).
     with TrialRunner("berkeleydb", workload, settings=MeasureSettings(duration_s=150)) as runner:
         record = runner.run({"page_size": "2048", "min_keys": 4})

@@ -66,12 +66,8 @@ def test_bad_arguments_exit_2_with_one_line() -> None:
 
 
 @pytest.fixture
-def instance(workdir: Path) -> BerkeleyDBInstance:
-    inst = BerkeleyDBInstance(workdir / "bdb")
-    inst.start()
-    inst.load_items(SPACE.pairs())
-    yield inst
-    inst.destroy()
+def instance(bdb_instance: BerkeleyDBInstance) -> BerkeleyDBInstance:
+    return bdb_instance
 
 
 def _settings(inst: BerkeleyDBInstance, workload: DbPerfWorkload) -> dict[str, object]:
