@@ -225,11 +225,16 @@ class BerkeleyDBInstance(EngineInstance):
         """Closes the environment for another process to open with the settings yielded (a private environment
         has one process), and reopens it afterwards."""
         settings = self.env_settings()
-        self.stop()
         try:
+            self.stop()
             yield settings
-        finally:
-            self.start()
+        except BaseException:
+            try:
+                self.start()
+            except EngineError:  # the first error is the one to report
+                logger.exception("berkeleydb could not reopen %s", self.paths.data)
+            raise
+        self.start()
 
     @staticmethod
     def _env_flags(db: Any) -> int:

@@ -272,6 +272,10 @@ class DbPerfWorkload(EmbeddedWorkload):
 
     def configure(self, instance: EngineInstance) -> None:
         instance.cache_bytes = CACHE_BYTES_PER_ITEM * self.space.items  # type: ignore[attr-defined]
+        if self.client == "native":
+            from raytune.workloads._dbperf_native import native_binary
+
+            native_binary()  # built before any trial: a failed build is the machine's, not a configuration's
 
     def load(self, instance: EngineInstance) -> None:
         instance.load_items(self.space.pairs())  # type: ignore[attr-defined]

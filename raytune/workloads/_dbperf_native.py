@@ -9,6 +9,7 @@ hash of the source, so a changed source is rebuilt and concurrent builds do not 
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import os
@@ -23,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from raytune.errors import EngineError
+from raytune.errors import InfraError
 from raytune.home import ensure_home
 from raytune.measurement._oltp import ClientFailedError
 
@@ -32,13 +33,17 @@ COMPILE = ("gcc", "-O2", "-pthread", "-Wall")
 LIBS = ("-ldb", "-lm")
 STOP_TIMEOUT_S = 30.0  # for the threads to finish their transactions and the environment to close
 SAMPLE_TIMEOUT_S = 60.0  # a sample later than this means the child hangs
+FIRST_SAMPLE_TIMEOUT_S = 900.0  # the first comes after opening the environment and the warm-up
+# Berkeley DB errors that mean the client itself is wrong (a missing item, a short buffer, a bad argument): bugs
+DB_NOTFOUND, DB_BUFFER_SMALL, EINVAL = -30988, -30999, 22
+BUG_CODES = (DB_NOTFOUND, DB_BUFFER_SMALL, EINVAL)
 
 
 def native_binary() -> Path:
     """The compiled client (built now when missing).
 
     Raises:
-        EngineError: No compiler, or the build failed (its first error line in the message).
+        InfraError: No compiler, or the build failed (its first error line in the message).
     """
     source = SOURCE.read_bytes()
     digest = hashlib.sha256(source + " ".join(COMPILE + LIBS).encode()).hexdigest()[:12]
@@ -46,9 +51,7 @@ def native_binary() -> Path:
     if target.exists():
         return target
     if shutil.which(COMPILE[0]) is None:
-        raise EngineError(
-            "the native dbperf client needs gcc; run make install (it installs build-essential)"
-        )
+        raise InfraError("the native dbperf client needs gcc; run make install (it installs gcc)")
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".dbperf-", dir=target.parent)
     os.close(fd)
@@ -56,14 +59,19 @@ def native_binary() -> Path:
     if proc.returncode != 0:
         Path(tmp).unlink(missing_ok=True)
         first = next((ln for ln in proc.stderr.splitlines() if "error" in ln), proc.stderr.strip()[:200])
-        raise EngineError(f"could not build the native dbperf client: {first}; is libdb5.3-dev installed?")
+        raise InfraError(f"could not build the native dbperf client: {first}; is libdb5.3-dev installed?")
     os.chmod(tmp, 0o755)
     os.replace(tmp, target)  # atomic: a concurrent build of the same source wins or loses whole
     return target
 
 
 class NativeClient:
-    """One run of the native client: its samples (cumulative counters) in order, and its stop."""
+    """One run of the native client: its samples (cumulative counters) in order, and its stop.
+
+    A Berkeley DB error in the run is the configuration's failure (:class:`ClientFailedError`); one that means
+    the client is wrong (a missing item, a short buffer, an invalid argument) is a bug (``RuntimeError``); a
+    client that crashes, hangs or ends early is knobray's failure (:class:`InfraError`).
+    """
 
     def __init__(self, settings: Mapping[str, object]) -> None:
         args = [f"{k}={v}" for k, v in settings.items()]
@@ -75,33 +83,52 @@ class NativeClient:
             text=True,
         )
         self.lines: queue.Queue[str | None] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, args=(self.proc.stdout,), daemon=True)
-        self._reader.start()
+        self.stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
+        self._started = False
+        for target, stream in ((self._read, self.proc.stdout), (self._drain, self.proc.stderr)):
+            threading.Thread(target=target, args=(stream,), daemon=True).start()
 
     def _read(self, stream: IO[str]) -> None:
         for line in stream:
             self.lines.put(line)
         self.lines.put(None)
 
-    def next_sample(self, timeout: float = SAMPLE_TIMEOUT_S) -> dict[str, Any]:
-        """The next sample's cumulative counters.
+    def _drain(self, stream: IO[str]) -> None:
+        """Keeps the last lines libdb or the client write to stderr, without letting the pipe fill."""
+        for line in stream:
+            self.stderr_tail.append(line.rstrip())
+
+    def next_sample(self) -> dict[str, Any]:
+        """The next sample's cumulative counters (the first comes after the warm-up: a longer wait).
 
         Raises:
             ClientFailedError: The client reported a Berkeley DB error.
-            EngineError: It ended, or sent nothing for ``timeout`` seconds.
+            InfraError: It ended, or sent nothing in time.
         """
+        timeout = SAMPLE_TIMEOUT_S if self._started else FIRST_SAMPLE_TIMEOUT_S
+        self._started = True
         try:
             line = self.lines.get(timeout=timeout)
         except queue.Empty:
             self.kill()
-            raise EngineError(f"the native dbperf client sent no sample for {timeout:.0f}s") from None
+            raise InfraError(f"the native dbperf client sent no sample for {timeout:.0f}s") from None
         if line is None:
             self.proc.wait()
-            raise EngineError(f"the native dbperf client ended early: {self._stderr_tail()}")
+            raise InfraError(f"the native dbperf client ended early: {self._last_words()}")
+        data = self._parse(line)
+        if data.get("done"):
+            self.proc.wait()
+            raise InfraError("the native dbperf client stopped before it was told to (a signal)")
+        return data
+
+    def _parse(self, line: str) -> dict[str, Any]:
         data = json.loads(line)
         if "error" in data:
             self.proc.wait()
-            raise ClientFailedError(f"dbperf transaction failed: {data['error']}")
+            message = f"dbperf transaction failed: {data['error']}"
+            if data.get("code") in BUG_CODES:
+                raise RuntimeError(f"the native dbperf client is wrong: {message}")
+            raise ClientFailedError(message)
         return data
 
     def stop(self) -> None:
@@ -109,46 +136,56 @@ class NativeClient:
 
         Raises:
             ClientFailedError: It reported a Berkeley DB error while stopping.
-            EngineError: It did not stop in time (then it is killed) or failed otherwise.
+            InfraError: It did not stop in time (then it is killed) or failed otherwise.
         """
-        try:
-            self.proc.stdin.write("stop\n")  # type: ignore[union-attr]
-            self.proc.stdin.close()  # type: ignore[union-attr]
-        except BrokenPipeError:
-            pass
+        self._tell_stop()
         deadline = time.monotonic() + STOP_TIMEOUT_S
         while True:
             try:
                 line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 self.kill()
-                raise EngineError(
+                raise InfraError(
                     f"the native dbperf client did not stop within {STOP_TIMEOUT_S:.0f}s"
                 ) from None
             if line is None:
                 break
-            data = json.loads(line)
-            if "error" in data:
-                self.proc.wait()
-                raise ClientFailedError(f"dbperf transaction failed: {data['error']}")
+            self._parse(line)
         if self.proc.wait() != 0:
-            raise EngineError(f"the native dbperf client failed: {self._stderr_tail()}")
+            raise InfraError(f"the native dbperf client failed: {self._last_words()}")
+
+    def _tell_stop(self) -> None:
+        try:
+            self.proc.stdin.write("stop\n")  # type: ignore[union-attr]
+            self.proc.stdin.close()  # type: ignore[union-attr]
+        except (BrokenPipeError, ValueError):  # it has gone, or was told already
+            pass
+
+    def close(self) -> None:
+        """Ends a client still running: told to stop, so that it closes the environment cleanly, and killed if it
+        has not within the stop timeout."""
+        if self.proc.poll() is None:
+            self._tell_stop()
+            try:
+                self.proc.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.kill()
 
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
 
-    def _stderr_tail(self) -> str:
-        err = self.proc.stderr.read() if self.proc.stderr else ""  # type: ignore[union-attr]
-        return err.strip().splitlines()[-1] if err.strip() else f"exit status {self.proc.returncode}"
+    def _last_words(self) -> str:
+        time.sleep(0.1)  # the drain thread's last lines
+        return self.stderr_tail[-1] if self.stderr_tail else f"exit status {self.proc.returncode}"
 
 
 @contextmanager
 def running(settings: Mapping[str, object]) -> Iterator[NativeClient]:
-    """A running client that is killed if the caller leaves early."""
+    """A running client, stopped (or killed) if the caller leaves early."""
     client = NativeClient(settings)
     try:
         yield client
     finally:
-        client.kill()
+        client.close()

@@ -5,6 +5,7 @@ libdb, real processes)."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -12,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from raytune.engines import BerkeleyDBInstance
+from raytune.errors import InfraError
 from raytune.measurement._oltp import ClientFailedError
 from raytune.trial import MeasureSettings, TrialRunner
 from raytune.workloads import DbPerfWorkload, ItemSpace, TxnMix
-from raytune.workloads._dbperf_native import NativeClient, native_binary
+from raytune.workloads._dbperf_native import NativeClient, native_binary, running
 from raytune.workloads._dbperf_run import (
     _native_settings,
     client_cpu_list,
@@ -84,7 +86,9 @@ def test_the_client_runs_on_its_cpus_and_stops_when_its_parent_goes(instance: Be
         client = NativeClient(settings)
         try:
             first, second = client.next_sample(), client.next_sample()
-            assert second["commits"] > first["commits"] > -1 and second["elapsed"] > first["elapsed"]
+            assert first["latency_us"] == [] and second["elapsed"] > first["elapsed"]
+            # every commit since the first sample has its latency counted once
+            assert sum(n for _, n in second["latency_us"]) == second["commits"] - first["commits"] > 0
             status = Path(f"/proc/{client.proc.pid}/status").read_text()
             allowed = next(ln.split()[1] for ln in status.splitlines() if ln.startswith("Cpus_allowed_list"))
             assert allowed == client_cpu_list(1)
@@ -99,15 +103,43 @@ def test_the_client_runs_on_its_cpus_and_stops_when_its_parent_goes(instance: Be
 
 
 @pytest.mark.slow
-def test_a_berkeley_db_error_is_the_configurations_failure(
-    instance: BerkeleyDBInstance, tmp_path: Path
-) -> None:
+def test_a_berkeley_db_error_is_the_configurations_failure(instance: BerkeleyDBInstance) -> None:
     workload = DbPerfWorkload(TxnMix(2, 0, 50, 10, 30, 50, 50, 3), sf=0.2)
     settings = {**_settings(instance, workload), "file": "missing.db"}
-    with instance.released():
-        client = NativeClient(settings)
+    with instance.released(), running(settings) as client:
         with pytest.raises(ClientFailedError, match="database open: No such file or directory"):
             client.next_sample()
+    assert instance.answers()
+
+
+@pytest.mark.slow
+def test_a_client_stopped_by_a_signal_is_not_blamed_on_the_configuration(
+    instance: BerkeleyDBInstance,
+) -> None:
+    workload = DbPerfWorkload(TxnMix(2, 0, 50, 10, 30, 50, 50, 3), sf=0.2)
+    with instance.released(), running(_settings(instance, workload)) as client:
+        client.next_sample()
+        client.proc.send_signal(signal.SIGTERM)
+        with pytest.raises(InfraError, match="stopped before it was told to"):
+            while True:
+                client.next_sample()
+    assert instance.answers()
+
+
+@pytest.mark.slow
+def test_running_out_of_locks_mid_run_fails_the_trial_and_keeps_the_instance(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A cursor transaction over ~2,000 items (some 45 leaf pages) needs more locks than a table of 40 holds."""
+    monkeypatch.setattr("raytune.engines._berkeleydb.MAX_LOCKS", 40)
+    mix = TxnMix(concurrency=4, pct_cursors=100, items_curs=2000, items_non_curs=10, pct_updates=100,
+                 pct_writes_upd=100, def_page_loc=50, size_loc=3)  # fmt: skip
+    with TrialRunner(
+        "berkeleydb", DbPerfWorkload(mix, sf=0.2), settings=MeasureSettings(duration_s=12)
+    ) as runner:
+        failed = runner.run({"db_rmw": "on"})
+        assert failed.status.name == "REJECTED" and "dbperf transaction failed" in failed.error, failed.error
+        assert runner.instance.answers()
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@
  * SIGTERM / SIGINT; then it joins the threads, closes the environment and prints {"done": true}.
  *
  * Usage: dbperf NAME=VALUE ... (every setting below is required; see raytune/workloads/_dbperf_native.py).
- * Exit status: 0 done; 2 bad arguments; 3 a Berkeley DB error ({"error": "..."} printed first).
+ * Exit status: 0 done; 2 bad arguments; 3 a Berkeley DB error ({"error": "...", "code": N} printed first).
  */
 #define _GNU_SOURCE
 #include <db.h>
@@ -61,6 +61,8 @@ static volatile sig_atomic_t stopping;
 static int stop_flag;
 static pthread_mutex_t error_lock = PTHREAD_MUTEX_INITIALIZER;
 static char error_text[512];
+static int error_code;
+static char db_message[256]; /* libdb's own text for the last error it reported */
 
 static int large_c[C_SLOTS], small_c[C_SLOTS], n_large_c, n_small_c;
 
@@ -97,8 +99,13 @@ static double gauss(Rng *r, double mean, double sd) {
 /* ---- errors -------------------------------------------------------------------------------------------- */
 static void fail(const char *what, int ret) {
     pthread_mutex_lock(&error_lock);
-    if (!error_text[0])
-        snprintf(error_text, sizeof error_text, "%s: %s", what, db_strerror(ret));
+    if (!error_text[0]) {
+        snprintf(error_text, sizeof error_text, "%s: %s%s%s", what, db_strerror(ret), db_message[0] ? " (" : "",
+                 db_message[0] ? db_message : "");
+        if (db_message[0])
+            strncat(error_text, ")", sizeof error_text - strlen(error_text) - 1);
+        error_code = ret;
+    }
     pthread_mutex_unlock(&error_lock);
     __atomic_store_n(&stop_flag, 1, __ATOMIC_RELAXED);
 }
@@ -257,11 +264,23 @@ static void *run_thread(void *arg) {
 }
 
 /* ---- environment ------------------------------------------------------------------------------------- */
+static void on_db_message(const DB_ENV *e, const char *prefix, const char *message) {
+    (void)e;
+    (void)prefix;
+    pthread_mutex_lock(&error_lock);
+    snprintf(db_message, sizeof db_message, "%s", message);
+    pthread_mutex_unlock(&error_lock);
+}
+
+static int env_open; /* the environment opened (so closing it resets the file's LSNs) */
+
 static int open_env(void) {
     int ret;
     if ((ret = db_env_create(&env, 0)))
         return fail("db_env_create", ret), ret;
-    if ((ret = env->set_cachesize(env, 0, (u_int32_t)cfg.cache_bytes, 1)) ||
+    env->set_errcall(env, on_db_message);
+    u_int32_t gbytes = (u_int32_t)(cfg.cache_bytes >> 30), bytes = (u_int32_t)(cfg.cache_bytes & ((1L << 30) - 1));
+    if ((ret = env->set_cachesize(env, gbytes, bytes, 1)) ||
         (ret = env->set_lk_detect(env, (u_int32_t)cfg.detect)) ||
         (ret = env->set_lk_max_locks(env, (u_int32_t)cfg.max_locks)) ||
         (ret = env->set_lk_max_objects(env, (u_int32_t)cfg.max_locks)) ||
@@ -272,6 +291,7 @@ static int open_env(void) {
     u_int32_t flags = DB_CREATE | DB_PRIVATE | DB_THREAD | DB_INIT_MPOOL | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_TXN;
     if ((ret = env->open(env, cfg.home, flags, 0)))
         return fail("environment open", ret), ret;
+    env_open = 1;
     if ((ret = db_create(&dbp, env, 0)))
         return fail("db_create", ret), ret;
     if ((ret = dbp->open(dbp, NULL, cfg.file, NULL, DB_BTREE, DB_THREAD | DB_AUTO_COMMIT, 0)))
@@ -284,7 +304,7 @@ static int close_env(void) {
     if (dbp && (r = dbp->close(dbp, 0)))
         ret = ret ? ret : (fail("database close", r), r);
     if (env) {
-        if ((r = env->lsn_reset(env, cfg.file, 0)))
+        if (env_open && (r = env->lsn_reset(env, cfg.file, 0)))
             ret = ret ? ret : (fail("lsn_reset", r), r);
         if ((r = env->close(env, 0)))
             ret = ret ? ret : (fail("environment close", r), r);
@@ -318,12 +338,14 @@ static void print_sample(double elapsed) {
         for (int f = 0; f < 6; f++)
             sum[f] += __atomic_load_n(fields[f], __ATOMIC_RELAXED);
     }
-    DB_MPOOL_STAT *mp;
-    DB_LOCK_STAT *lk;
-    DB_TXN_STAT *tx;
+    DB_MPOOL_STAT *mp = NULL;
+    DB_LOCK_STAT *lk = NULL;
+    DB_TXN_STAT *tx = NULL;
     int ret;
     if ((ret = env->memp_stat(env, &mp, NULL, 0)) || (ret = env->lock_stat(env, &lk, 0)) ||
         (ret = env->txn_stat(env, &tx, 0))) {
+        free(mp);
+        free(lk);
         fail("statistics", ret);
         return;
     }
@@ -506,8 +528,9 @@ int main(int argc, char **argv) {
         print_sample(0.0);
         for (; started < cfg.threads; started++) {
             counters[started].index = started;
-            if (pthread_create(&counters[started].thread, NULL, run_thread, &counters[started])) {
-                fail("pthread_create", errno);
+            int ret = pthread_create(&counters[started].thread, NULL, run_thread, &counters[started]);
+            if (ret) {
+                fail("pthread_create", ret);
                 break;
             }
         }
@@ -515,9 +538,12 @@ int main(int argc, char **argv) {
         while (!should_stop()) {
             if (wait_for_stop((long)((next - now_s()) * 1000)))
                 break;
-            if (now_s() >= next) {
-                print_sample(now_s() - t0);
+            double now = now_s();
+            if (now >= next) {
+                print_sample(now - t0);
                 next += cfg.sample_ms / 1000.0;
+                if (next < now) /* late: the next sample a whole period on, not a burst of short ones */
+                    next = now + cfg.sample_ms / 1000.0;
             }
         }
     }
@@ -526,10 +552,10 @@ int main(int argc, char **argv) {
         pthread_join(counters[t].thread, NULL);
     close_env();
     if (error_text[0]) {
-        char *q;
-        while ((q = strchr(error_text, '"')))
-            *q = '\'';
-        printf("{\"error\": \"%s\"}\n", error_text);
+        for (char *q = error_text; *q; q++) /* a JSON string: no quotes, backslashes or control characters */
+            if (*q == '"' || *q == '\\' || (unsigned char)*q < 0x20)
+                *q = *q == '"' ? '\'' : ' ';
+        printf("{\"error\": \"%s\", \"code\": %d}\n", error_text, error_code);
         return 3;
     }
     printf("{\"done\": true}\n");
