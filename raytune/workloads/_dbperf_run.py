@@ -330,25 +330,25 @@ def run_native(
 
 def _native_settings(workload: DbPerfWorkload, layout: dict[str, float], rmw: bool) -> dict[str, object]:
     """What the native client needs to draw the mix's transactions (the environment's settings come apart)."""
-    m, space = workload.mix, workload.space
+    mix = _Mix(workload, rmw)  # the probabilities the Python threads draw with
     return {
         "sample_ms": round(1000 * SAMPLE_S),
-        "threads": m.concurrency,
+        "threads": workload.mix.concurrency,
         "seed": workload.seed,
-        "a_slots": space.a_slots,
-        "local": locality_slots(m),
-        "rmw": int(rmw),
+        "a_slots": mix.a_slots,
+        "local": mix.local,
+        "rmw": int(mix.rmw),
         "overflow_large": int(layout["overflow_large"]),
         "overflow_small": int(layout["overflow_small"]),
         "items_per_leaf": layout["items_per_leaf"],
         "warm_stride": _warm_stride(layout["items_per_leaf"]),
-        "items": space.items,
-        "p_cursor": m.pct_cursors / 100,
-        "p_update": m.pct_updates / 100,
-        "p_write": m.pct_writes_upd / 100,
-        "p_large": m.size_loc / 100,
-        "items_curs": m.items_curs,
-        "items_non_curs": m.items_non_curs,
+        "items": workload.space.items,
+        "p_cursor": mix.p_cursor,
+        "p_update": mix.p_update,
+        "p_write": mix.p_write,
+        "p_large": mix.p_large,
+        "items_curs": mix.items_curs,
+        "items_non_curs": mix.items_non_curs,
         "cpus": client_cpu_list(workload.client_cpus),
     }
 
