@@ -194,6 +194,11 @@ class ItemSpace:
         return b"%02d%02d%02d" % (a, b, c)
 
     @staticmethod
+    def c_slot(key: bytes) -> int:
+        """The ``c`` slot of a key: its last two digits (the ``a`` slot takes three from 100 on)."""
+        return int(key[-2:])
+
+    @staticmethod
     def is_large(c: int) -> bool:
         return c % LARGE_EVERY == LARGE_EVERY - 1
 

@@ -26,10 +26,10 @@ from raytune.measurement._stats import percentile
 from raytune.workloads._dbperf import (
     B_SLOTS,
     C_SLOTS,
-    LARGE_EVERY,
     LOCALITY_SHARE,
     DbPerfResult,
     DbPerfWorkload,
+    ItemSpace,
     TxnCounters,
     leaves_spanned,
     locality_slots,
@@ -55,8 +55,8 @@ class _Mix:
         m = workload.mix
         self.a_slots = workload.space.a_slots
         self.local = locality_slots(m)
-        self.large_c = [c for c in range(C_SLOTS) if c % LARGE_EVERY == LARGE_EVERY - 1]
-        self.small_c = [c for c in range(C_SLOTS) if c % LARGE_EVERY != LARGE_EVERY - 1]
+        self.large_c = [c for c in range(C_SLOTS) if ItemSpace.is_large(c)]
+        self.small_c = [c for c in range(C_SLOTS) if not ItemSpace.is_large(c)]
         self.p_cursor, self.p_update = m.pct_cursors / 100, m.pct_updates / 100
         self.p_write, self.p_large = m.pct_writes_upd / 100, m.size_loc / 100
         self.items_curs, self.items_non_curs = m.items_curs, m.items_non_curs
@@ -170,7 +170,7 @@ class _Driver:
                 if row is None:
                     row = cursor.first(flags=flags)
                 key, value = row
-                overflow += self._overflows(int(key[4:6]) % LARGE_EVERY == LARGE_EVERY - 1)
+                overflow += self._overflows(ItemSpace.is_large(ItemSpace.c_slot(key)))
                 if update and r.random() < self.mix.p_write:
                     cursor.put(key, b"w" * len(value), db.DB_CURRENT)
                     written += 1
