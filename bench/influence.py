@@ -23,9 +23,9 @@
 
 4. ``--holdout K`` (with ``--fresh``): the clean protocol. K further workloads x 32 combinations are measured
    after everything above; every earlier run is design data (the random-workload runs and the test and fresh
-   grids), the diagram's variant (also the ``shared-knobs`` structures and 40 value bins) is chosen by 5-fold
-   cross-validation over the grid workloads, and the chosen diagram and every other method, learned from all
-   the design data, are scored once on the K workloads (``holdout`` in the result).
+   grids), the diagram's variant (also the ``shared-knobs`` and ``shared-pages`` structures and 40 value bins) is
+   chosen by 5-fold cross-validation over the grid workloads, and the chosen diagram and every other method,
+   learned from all the design data, are scored once on the K workloads (``holdout`` in the result).
 
 Runs go through the search machinery (Ray Tune, ``--instances`` instances in their slots, one by default: two
 co-running runs on a 2-core machine measure their contention; records in Parquet under ``--work``, by default

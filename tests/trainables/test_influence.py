@@ -243,6 +243,9 @@ def test_a_shared_parent_is_one_additive_effect_estimated_from_every_run(tmp_pat
         berkeleydb_structure(variant="shared-knobs-deadlocks")["deadlocks_txn"].shared
         == knobs["waits_txn"].shared
     )
+    pages = berkeleydb_structure(variant="shared-pages-deadlocks")  # page size reaches the waits directly
+    assert pages["waits_txn"].shared == pages["deadlocks_txn"].shared == ("page_size", "deadlock_policy")
+    assert "page_size" in pages["waits_txn"].parents and "page_size" not in knobs["waits_txn"].parents
     assert berkeleydb_structure()["waits_txn"].shared == ()
     with pytest.raises(KnobrayError, match="structure variant must be one of thesis"):
         berkeleydb_structure(variant="flat")

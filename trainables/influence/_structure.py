@@ -141,8 +141,11 @@ DECISIONS: dict[str, tuple[str, ...]] = {
 # instead of a column of the waits node's 128-configuration table; "shared-policy-deadlocks" adds a value node,
 # deadlocks per committed transaction (each aborts and retries a transaction), with the waits node's parents;
 # "shared-knobs" and "shared-knobs-deadlocks" share both knob parents of those nodes (DB_RMW and the policy: one
-# additive effect per pair, the same for every workload).
-VARIANTS = ("thesis", "shared-policy", "shared-policy-deadlocks", "shared-knobs", "shared-knobs-deadlocks")
+# additive effect per pair, the same for every workload); "shared-pages" and "shared-pages-deadlocks" make the
+# page size a parent of those nodes too, shared with the policy: in the thesis's structure page size reaches the
+# waits only through the share of the locality set a transaction touches, which MDL can leave in one bin.
+VARIANTS = ("thesis", "shared-policy", "shared-policy-deadlocks", "shared-knobs", "shared-knobs-deadlocks",
+            "shared-pages", "shared-pages-deadlocks")  # fmt: skip
 
 
 def berkeleydb_structure(value_nodes: str = "misses", variant: str = VARIANTS[0]) -> Structure:
@@ -191,7 +194,9 @@ def berkeleydb_structure(value_nodes: str = "misses", variant: str = VARIANTS[0]
         "thesis": (),
         "shared-policy": ("deadlock_policy",),
         "shared-knobs": ("db_rmw", "deadlock_policy"),
+        "shared-pages": ("page_size", "deadlock_policy"),
     }[variant.removesuffix("-deadlocks")]
+    waits += tuple(p for p in shared if p not in waits)
     nodes.append(Node("waits_txn", NodeKind.VALUE, waits, shared=shared))
     if variant.endswith("-deadlocks"):
         nodes.append(Node("deadlocks_txn", NodeKind.VALUE, waits, shared=shared))

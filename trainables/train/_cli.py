@@ -133,7 +133,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="what a value node holds: ln(1 + loss per transaction) (default) or the raw loss (the thesis)")  # fmt: skip
     infl.add_argument("--structure", default=VARIANTS[0], choices=VARIANTS,
                       help="the thesis's diagram; shared-policy: one additive deadlock-policy effect on the waits; "
-                           "shared-policy-deadlocks: that and a deadlocks-per-transaction value node")  # fmt: skip
+                           "shared-knobs: one per (DB_RMW, policy); shared-pages: one per (page size, policy), page "
+                           "size a parent of the waits; -deadlocks: and a deadlocks-per-transaction value node")  # fmt: skip
     infl.add_argument("-v", "--verbose", action="store_true")
     return p
 
