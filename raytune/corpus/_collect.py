@@ -73,6 +73,16 @@ class CollectPlan:
     query_timeout_s: float = 5.0
     corpus_dir: Path | None = None  # default: OUT/corpus
 
+    def __post_init__(self) -> None:
+        """Raises ``KnobrayError`` for an engine without SQL: a corpus is SQL workloads with their plans."""
+        from raytune.engines import engine_class
+
+        if not engine_class(self.engine).sql.sqlglot:
+            raise KnobrayError(
+                f"a corpus holds SQL workloads, which {self.engine} does not run; measure {self.engine} with "
+                f"python -m raytune.search --engine {self.engine} --workload dbperf (or bench/influence.py)"
+            )
+
     @property
     def corpus(self) -> Corpus:
         return Corpus(self.corpus_dir or self.out / "corpus")

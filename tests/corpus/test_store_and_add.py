@@ -81,3 +81,10 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["add", str(results), "--corpus", str(tmp_path / "c")]) == 0
     assert "added 9 measurements and 1 workloads" in capsys.readouterr().out
     assert (tmp_path / "c" / "CARD.md").is_file()
+    query = tmp_path / "q.wg"
+    query.write_text("select 1;\n")
+    out = tmp_path / "bdb"
+    assert main(["collect", "--engine", "berkeleydb", "--workloads", str(query), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "berkeleydb does not run" in err and "--workload dbperf" in err and "\n" not in err
+    assert not out.exists()
