@@ -27,6 +27,7 @@ from typing import IO, Any
 from raytune.errors import InfraError
 from raytune.home import ensure_home
 from raytune.measurement._oltp import ClientFailedError
+from raytune.priority import normal_priority
 
 SOURCE = Path(__file__).resolve().parent / "native" / "dbperf.c"
 COMPILE = ("gcc", "-O2", "-pthread", "-Wall")
@@ -75,13 +76,15 @@ class NativeClient:
 
     def __init__(self, settings: Mapping[str, object]) -> None:
         args = [f"{k}={v}" for k, v in settings.items()]
-        self.proc = subprocess.Popen(
-            [str(native_binary()), *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        binary = native_binary()
+        with normal_priority():  # the client is the engine too: not at a Ray worker's lowered priority
+            self.proc = subprocess.Popen(
+                [str(binary), *args],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
         self._started = False
