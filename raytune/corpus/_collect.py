@@ -75,9 +75,9 @@ class CollectPlan:
 
     def __post_init__(self) -> None:
         """Raises ``KnobrayError`` for an engine without SQL: a corpus is SQL workloads with their plans."""
-        from raytune.engines import engine_class
+        from raytune.engines import dialect_of
 
-        if not engine_class(self.engine).sql.sqlglot:
+        if not dialect_of(self.engine):
             raise KnobrayError(
                 f"a corpus holds SQL workloads, which {self.engine} does not run; measure {self.engine} with "
                 f"python -m raytune.search --engine {self.engine} --workload dbperf (or bench/influence.py)"
