@@ -145,36 +145,54 @@ def _item_key(item: dict[str, Any]) -> tuple[Any, ...]:
     return _run_key(parse_mix(item["mix"]).to_dict(), item["config"])
 
 
-def collect(items: list[dict[str, Any]], where: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Measures the items not yet in ``where`` (each once, on the pool) and returns every record there."""
+def _row_key(row: dict[str, Any]) -> tuple[Any, ...]:
+    return _run_key(row["workload"]["mix"], row.get("config") or {})
+
+
+def _confirm_item_key(item: dict[str, Any]) -> tuple[Any, ...]:
+    return (*mix_key(parse_mix(item["mix"]).to_dict()), item["confirms"], item["round"])
+
+
+def _confirm_row_key(row: dict[str, Any]) -> tuple[Any, ...]:
+    return (*mix_key(row["workload"]["mix"]), row.get("confirms"), row.get("round"))
+
+
+def collect(
+    items: list[dict[str, Any]], where: Path, args: argparse.Namespace, confirmation: bool = False
+) -> list[dict[str, Any]]:
+    """Measures the items not yet in ``where`` (each once, on the pool, in order) and returns their records.
+    An item is known by its workload and configuration, or, for ``confirmation`` runs, by its workload, the
+    combination it confirms and its round."""
     from raytune.tune import SearchSpec, WorkloadSpec, measure_given
+
+    item_key, row_key = (_confirm_item_key, _confirm_row_key) if confirmation else (_item_key, _row_key)
 
     def recorded() -> dict[tuple[Any, ...], dict[str, Any]]:
         """Succeeded runs by key (a failed one is tried again; the last record of a key wins)."""
         rows = TrialStore(where).rows()
-        return {_run_key(r["workload"]["mix"], r.get("config") or {}): r for r in rows
+        return {row_key(r): r for r in rows
                 if r.get("status") == "SUCCEEDED" and "mix" in (r.get("workload") or {})}  # fmt: skip
 
     done = recorded()
-    todo = [i for i in items if _item_key(i) not in done]
+    todo = [i for i in items if item_key(i) not in done]
     print(
         f"{where.name}: {len(items) - len(todo)} of {len(items)} runs recorded, {len(todo)} to go",
         file=sys.stderr,
     )
     if todo:
         spec = SearchSpec(results_dir=where, engine="berkeleydb", workload=WorkloadSpec("dbperf", args.sf),
-                          settings=MeasureSettings(duration_s=args.duration), optimizer="configs",
+                          workload_kind="oltp", settings=MeasureSettings(duration_s=args.duration), optimizer="configs",
                           instances=args.instances, confirm=0, baselines=False)  # fmt: skip
         for start in range(0, len(todo), args.batch):  # batches: an interrupted collection loses one at most
             measure_given(spec, todo[start : start + args.batch], f"{where.name}-{int(time.time())}")
             TrialStore(where).compact()  # one file per collection, fit to commit
             shutil.rmtree(where / "ray", ignore_errors=True)  # Ray Tune's own logs of the stage
     done = recorded()
-    missing = [i for i in items if _item_key(i) not in done]
+    missing = [i for i in items if item_key(i) not in done]
     if missing:
         print(f"{where.name}: {len(missing)} runs did not succeed (e.g. {missing[0]['mix']} "
               f"{missing[0]['config']}); their workloads are left out of the test set", file=sys.stderr)  # fmt: skip
-    return [done[_item_key(i)] for i in items if _item_key(i) in done]  # this plan's runs only
+    return [done[item_key(i)] for i in items if item_key(i) in done]  # this plan's runs only
 
 
 # ----- methods -----------------------------------------------------------------------------------------------
@@ -501,9 +519,105 @@ def picks_per_workload(pickers: dict[str, Any], entries: list[dict[str, Any]]) -
     return [
         {"mix": e["mix"], "best": max(e["tps"], key=e["tps"].get), "best_tps": max(e["tps"].values()),
          "default_tps": e["tps"][combo_key(DEFAULT)],
-         **{name: combo_key(pickers[name](e["mix"])) for name in ("influence_diagram", "regression", "dann")}}
+         **{name: combo_key(pickers[name](e["mix"])) for name in PICKED}}
         for e in entries
     ]  # fmt: skip
+
+
+# ----- confirmation: a scoring reference re-measured -----------------------------------------------------------
+PICKED = ("influence_diagram", "regression", "dann", "best_fixed")  # the methods whose picks are confirmed
+CONFIRM_TOP = 3  # each workload's fastest combinations on its single runs, confirmed with the picks
+
+
+def combo_label(combo: tuple[str, ...]) -> str:
+    """A combination as a confirmation label: ``2048,4/16,on,minlocks``."""
+    return ",".join(combo)
+
+
+def label_combo(label: str) -> tuple[str, ...]:
+    """The combination of a confirmation label (the default's states for ``default``)."""
+    return combo_key(DEFAULT) if label == "default" else tuple(label.split(","))
+
+
+def confirm_items(
+    entry: dict[str, Any], picks: dict[str, Any], mix: str, rounds: int
+) -> list[dict[str, Any]]:
+    """One workload's confirmation runs: its ``CONFIRM_TOP`` fastest combinations on single runs and every
+    method's pick (``picks_per_workload``), re-measured in ``rounds`` rounds interleaved with the default (the
+    search's confirmation schedule: the default first in every round, the others reversed every other round)."""
+    from raytune.confirmation import schedule
+
+    top = sorted(entry["tps"], key=entry["tps"].get, reverse=True)[:CONFIRM_TOP]
+    combos = [c for c in dict.fromkeys([*top, *(tuple(picks[m]) for m in PICKED)]) if c != combo_key(DEFAULT)]
+    plan = schedule([(combo_label(c), knob_config(dict(zip(DECISIONS, c, strict=True)))) for c in combos], None, rounds)  # fmt: skip
+    return [{"mix": mix, "config": i.config, "label": None, "confirms": i.confirms, "round": i.round} for i in plan]  # fmt: skip
+
+
+def confirmed_runs(rows: list[dict[str, Any]]) -> dict[tuple[str, ...], dict[int, float]]:
+    """One workload's confirmation runs: per combination (the default's under its states), throughput by round."""
+    runs: dict[tuple[str, ...], dict[int, float]] = defaultdict(dict)
+    for r in rows:
+        if r.get("status") == "SUCCEEDED" and r.get("confirms"):
+            runs[label_combo(r["confirms"])][int(r["round"])] = float(r["objective"])
+    return runs
+
+
+def within_round_ratios(mine: dict[int, float], other: dict[int, float]) -> list[float]:
+    """``mine`` / ``other`` in each round both were measured (two runs minutes apart, drift cancelled)."""
+    return [mine[r] / max(other[r], MIN_TPS) for r in sorted(mine) if r in other]
+
+
+def beats(mine: dict[int, float], other: dict[int, float]) -> bool:
+    """Faster than ``other`` in every round, the median gain above the noise: the half-range of the ratios, or
+    1% (the search's confirmation rule)."""
+    ratios = within_round_ratios(mine, other)
+    return bool(ratios) and min(ratios) > 1 and statistics.median(ratios) - 1 > max(0.01, (max(ratios) - min(ratios)) / 2)  # fmt: skip
+
+
+def confirmed_scores(rows: list[dict[str, Any]], per_workload: list[dict[str, Any]]) -> dict[str, Any]:
+    """The methods scored against re-measured throughput: per workload, each confirmed combination's median
+    within-round ratio to the default, the best of them the reference. Also scored: ``single_run_best`` (the
+    fastest combination of the single runs: a perfect picker on one pass, the winner's curse measured) and
+    ``default``. Per workload: the ratios by round and whether the best beats each pick beyond the noise."""
+    by_workload: dict[tuple[float, ...], list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_workload[workload_key(r)].append(r)
+    picks: dict[str, list[tuple[dict[str, str], dict[str, Any]]]] = defaultdict(list)
+    detail = []
+    for w in per_workload:
+        runs = confirmed_runs(by_workload[mix_key(w["mix"])])
+        default = runs.get(combo_key(DEFAULT), {})
+        ratios = {c: statistics.median(x) for c, v in runs.items() if (x := within_round_ratios(v, default))}
+        chosen = {m: tuple(w[m]) for m in PICKED} | {"single_run_best": tuple(w["best"]), "default": combo_key(DEFAULT)}  # fmt: skip
+        if not all(c in ratios for c in chosen.values()):
+            continue  # a pick or the default failed in every round: the workload cannot be scored
+        entry = {"mix": w["mix"], "tps": ratios}
+        for m, c in chosen.items():
+            picks[m].append((dict(zip(DECISIONS, c, strict=True)), entry))
+        best = max(ratios, key=ratios.get)
+        detail.append({"mix": w["mix"], "best": best, "rounds": len(default),
+                       "ratio_to_default": {combo_label(c): within_round_ratios(v, default) for c, v in runs.items()},
+                       "best_beats": {m: beats(runs[best], runs[c]) for m, c in chosen.items() if c != best}})  # fmt: skip
+    return {
+        "rounds": max((d["rounds"] for d in detail), default=0),
+        "methods": {m: score(p) for m, p in picks.items()},
+        "per_workload": detail,
+    }
+
+
+def confirm(
+    name: str, rows: list[dict[str, Any]], per_workload: list[dict[str, Any]], items: list[dict[str, Any]],
+    args: argparse.Namespace,
+) -> dict[str, Any]:  # fmt: skip
+    """Confirms the workloads of one scored set (``name``: test, fresh or holdout; its ``rows`` and ``items``,
+    the picks of ``per_workload``) and scores it; the runs go to ``--work``/confirm-NAME."""
+    mixes = {_item_key(i)[: len(MIX)]: i["mix"] for i in items}
+    table = test_table(rows)
+    plan = [it for w in per_workload
+            for it in confirm_items(table[mix_key(w["mix"])], w, mixes[mix_key(w["mix"])], args.confirm)]  # fmt: skip
+    return confirmed_scores(
+        collect(plan, args.work / f"confirm-{name}", args, confirmation=True), per_workload
+    )
 
 
 def evaluate(
@@ -552,6 +666,7 @@ def evaluate(
     return {
         "methods": methods,
         "fresh": fresh_scores,
+        "fresh_per_workload": picks_per_workload(pickers, fresh_entries),
         "validation": {name: v[1] for name, v in variants.items()},
         "variants_on_test": {
             name: score([(v[0].recommend(e["mix"])[0], e) for e in tst]) for name, v in variants.items()
@@ -762,6 +877,14 @@ def measure_repeatability(args: argparse.Namespace, picks: dict[str, list[dict[s
     return 0
 
 
+def _confirm_sets(text: str) -> tuple[str, ...]:
+    sets = tuple(s.strip() for s in text.split(",") if s.strip())
+    unknown = [s for s in sets if s not in ("holdout", "fresh", "test")]
+    if unknown or not sets:
+        raise argparse.ArgumentTypeError(f"unknown set {unknown[0] if unknown else text!r}; use holdout, fresh or test, comma-separated")  # fmt: skip
+    return sets
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--postgres", action="store_true", help="the generic part: the PostgreSQL diagram")
@@ -790,6 +913,11 @@ def main() -> int:
                    help="only measure the first K test workloads twice (results: influence-repeatability.json)")  # fmt: skip
     p.add_argument("--picks", type=Path, action="append", default=[], metavar="FILE",
                    help="--repeatability: also score the picks of this results file (the same scale) against each pass")  # fmt: skip
+    p.add_argument("--confirm", type=int, default=0, metavar="R",
+                   help="re-measure each scored workload's fastest combinations and every pick in R rounds "
+                        "interleaved with the default, and score against those (confirmed in the result)")  # fmt: skip
+    p.add_argument("--confirm-sets", type=_confirm_sets, default=("holdout", "fresh"), metavar="SETS",
+                   help="--confirm: which workloads, comma-separated among holdout, fresh, test (holdout,fresh)")  # fmt: skip
     p.add_argument("--batch", type=int, default=64, help="runs per Ray Tune stage")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--work", type=Path,
@@ -814,6 +942,8 @@ def main() -> int:
         return 0
     if args.repeatability:
         return measure_repeatability(args, picks, t0)
+    if args.confirm < 0:
+        p.error(f"--confirm {args.confirm}: give a number of rounds, 0 (none) or more, e.g. --confirm 3")
     if args.holdout and not args.fresh:
         p.error("--holdout K needs --fresh K (the holdout workloads are drawn after the fresh ones): e.g. --fresh 6 --holdout 6")  # fmt: skip
     train_rows = collect(training_items(args.train, args.seed), args.work / "train", args)
@@ -832,6 +962,14 @@ def main() -> int:
         if holdout_rows and fresh_rows
         else None
     )
+    scored = {"holdout": (holdout_rows, (result["holdout"] or {}).get("per_workload"), holdout_items),
+              "fresh": (fresh_rows, result["fresh_per_workload"], fresh_items),
+              "test": (test_rows, result["per_workload"], test_items(args.test, training_mixes(args)))}  # fmt: skip
+    result["confirmed"] = {
+        name: confirm(name, *scored[name], args)
+        for name in args.confirm_sets
+        if args.confirm and scored[name][0]
+    }
     result["wall_s"] = time.perf_counter() - t0
     failed = sum(r["status"] != "SUCCEEDED" for r in train_rows + test_rows + (fresh_rows or []) + (holdout_rows or []))  # fmt: skip
     result["failed_runs"] = failed
@@ -841,6 +979,10 @@ def main() -> int:
     for name, m in (result["fresh"] or {}).items():
         print(f"fresh: {name:18s} accuracy {m['accuracy_pct']:5.1f}%  mean slowdown {m['mean_slowdown_pct']:5.2f}%",
               file=sys.stderr)  # fmt: skip
+    for name, confirmed in result["confirmed"].items():
+        for method, m in confirmed["methods"].items():
+            print(f"confirmed {name}: {method:18s} accuracy {m['accuracy_pct']:5.1f}%  "
+                  f"mean slowdown {m['mean_slowdown_pct']:5.2f}%", file=sys.stderr)  # fmt: skip
     if result["holdout"]:
         print(f"holdout: chosen by cross-validation: {result['holdout']['chosen']}", file=sys.stderr)
         for name, m in result["holdout"]["methods"].items():

@@ -144,3 +144,74 @@ def test_picks_rescored_against_each_pass_and_their_mean() -> None:
     for ref in ("first", "second", "mean_of_both"):
         assert set(result[ref]) == {"influence_diagram", "regression", "dann", "default", "oracle_of_first"}
     assert bench.rescore_picks([], first, second) == {"workloads": 0}
+
+
+def _picks(bench: object, entry: dict, picked: tuple) -> dict:
+    """A ``picks_per_workload`` entry: every method picks ``picked``."""
+    return {"mix": entry["mix"], "best": max(entry["tps"], key=entry["tps"].get),
+            **{m: list(picked) for m in bench.PICKED}}  # fmt: skip
+
+
+def test_confirmation_plan_holds_the_top_combinations_and_every_pick_in_interleaved_rounds() -> None:
+    bench = _bench()
+    entry = next(iter(bench.test_table(_planted_test_rows(1)).values()))
+    top = sorted(entry["tps"], key=entry["tps"].get, reverse=True)[: bench.CONFIRM_TOP]
+    picks = _picks(bench, entry, top[0]) | {"dann": list(bench.combo_key(bench.DEFAULT)), "best_fixed": ["2048", "2", "on", "youngest"]}  # fmt: skip
+    items = bench.confirm_items(entry, picks, "random:7", rounds=3)
+    assert all(i["mix"] == "random:7" and i["label"] is None for i in items)
+    labels = {i["confirms"] for i in items}
+    assert labels == {"default", "2048,2,on,youngest", *(bench.combo_label(c) for c in top)}
+    per_round = [[i["confirms"] for i in items if i["round"] == r] for r in range(3)]
+    assert all(r[0] == "default" and len(r) == len(labels) for r in per_round)  # the default leads each round
+    assert (
+        per_round[1][1:] == per_round[0][:0:-1] and per_round[2] == per_round[0]
+    )  # reversed every other round
+    configs = {i["confirms"]: i["config"] for i in items}
+    assert bench.combo_key(bench.decision_states(configs["2048,2,on,youngest"])) == (
+        "2048",
+        "2",
+        "on",
+        "youngest",
+    )
+
+
+def _confirmation_rows(bench: object, entry: dict, picks: dict, true_tps: dict, rounds: int) -> list[dict]:
+    """Confirmation records of one workload: each combination at its ``true_tps``, the whole round drifting."""
+    rows = []
+    for item in bench.confirm_items(entry, picks, "random:0", rounds):
+        combo = bench.combo_key(bench.decision_states(item["config"]))
+        rows.append({"status": "SUCCEEDED", "confirms": item["confirms"], "round": item["round"],
+                     "workload": {"mix": entry["mix"]}, "objective": true_tps[combo] * (1 + 0.5 * item["round"])})  # fmt: skip
+    return rows
+
+
+def test_confirmed_scores_judge_picks_by_the_re_measured_best() -> None:
+    """The single runs crowned a combination that re-measures slower than the runner-up (the winner's curse):
+    confirmed, the runner-up is the reference, the single-run best and a method picking it lose accuracy,
+    a method picking the runner-up is right; a round-wide drift changes no ratio."""
+    bench = _bench()
+    entry = next(iter(bench.test_table(_planted_test_rows(1)).values()))
+    first, second = sorted(entry["tps"], key=entry["tps"].get, reverse=True)[:2]
+    true_tps = {c: 100.0 for c in bench.COMBOS_KEYS} | {first: 150.0, second: 200.0, bench.combo_key(bench.DEFAULT): 100.0}  # fmt: skip
+    picks = _picks(bench, entry, first) | {"regression": list(second)}
+    result = bench.confirmed_scores(_confirmation_rows(bench, entry, picks, true_tps, 3), [picks])
+    methods = result["methods"]
+    assert result["rounds"] == 3 and set(methods) == {*bench.PICKED, "single_run_best", "default"}
+    assert methods["regression"]["accuracy_pct"] == 100 and methods["regression"]["mean_slowdown_pct"] == 0
+    for m in ("influence_diagram", "single_run_best"):
+        assert methods[m]["accuracy_pct"] == 0 and abs(methods[m]["mean_slowdown_pct"] - 25) < 1e-9
+    assert abs(methods["default"]["mean_slowdown_pct"] - 50) < 1e-9
+    (workload,) = result["per_workload"]
+    assert workload["best"] == second and workload["ratio_to_default"][bench.combo_label(second)] == [2.0] * 3
+    assert workload["best_beats"] == {"influence_diagram": True, "dann": True, "best_fixed": True,
+                                      "single_run_best": True, "default": True}  # fmt: skip
+
+
+def test_confirmed_scores_leave_out_a_workload_whose_pick_never_succeeded() -> None:
+    bench = _bench()
+    entry = next(iter(bench.test_table(_planted_test_rows(1)).values()))
+    picks = _picks(bench, entry, ("2048", "4/16", "on", "minwrite"))
+    rows = _confirmation_rows(bench, entry, picks, dict.fromkeys(bench.COMBOS_KEYS, 100.0), 2)
+    failed = [{**r, "status": "FAILED"} if r["confirms"] == "2048,4/16,on,minwrite" else r for r in rows]
+    assert bench.confirmed_scores(failed, [picks])["per_workload"] == []
+    assert len(bench.confirmed_scores(rows, [picks])["per_workload"]) == 1
