@@ -27,6 +27,13 @@
    chosen by 5-fold cross-validation over the grid workloads, and the chosen diagram and every other method,
    learned from all the design data, are scored once on the K workloads (``holdout`` in the result).
 
+5. ``--confirm R``: the scoring reference re-measured. Single runs crown a best that is partly luck (the winner's
+   curse) and cannot tell combinations 5% apart, so each workload of the ``--confirm-sets`` (holdout and fresh by
+   default; test too) has its 3 fastest combinations on single runs and every method's pick measured again in R
+   rounds interleaved with the default (the search's confirmation schedule, alone on the slot); each combination
+   scores its median within-round ratio to the default, the best of those is the reference, and the methods are
+   scored against it (``confirmed`` in the result, with ``single_run_best``: the single runs' own winner).
+
 Runs go through the search machinery (Ray Tune, ``--instances`` instances in their slots, one by default: two
 co-running runs on a 2-core machine measure their contention; records in Parquet under ``--work``, by default
 ``data/bdb-runs/<design>/`` such as ``sf0.2-20s-1x-native``, compacted after each batch so that a collection can be
@@ -41,6 +48,7 @@ workload one search with a confirmation stage (re-measured interleaved with the 
     .venv/bin/python bench/influence.py                          # results: bench/results/influence.json
     .venv/bin/python bench/influence.py --train 40 --test 3 --validation 1 --out /tmp/i.json   # a quick look
     .venv/bin/python bench/influence.py --fresh 6 --holdout 8      # the clean protocol: scored once
+    .venv/bin/python bench/influence.py --fresh 6 --holdout 8 --confirm 3   # ... against re-measured bests
     .venv/bin/python bench/influence.py --sf 5 --out bench/results/influence-sf5.json   # 122,500 items
     .venv/bin/python bench/influence.py --sf 5 --train 450 --out bench/results/influence-sf5-train450.json
     .venv/bin/python bench/influence.py --repeatability 3         # results: bench/results/influence-repeatability.json
@@ -578,7 +586,8 @@ def confirmed_scores(rows: list[dict[str, Any]], per_workload: list[dict[str, An
     """The methods scored against re-measured throughput: per workload, each confirmed combination's median
     within-round ratio to the default, the best of them the reference. Also scored: ``single_run_best`` (the
     fastest combination of the single runs: a perfect picker on one pass, the winner's curse measured) and
-    ``default``. Per workload: the ratios by round and whether the best beats each pick beyond the noise."""
+    ``default``. Per workload: the ratios by round and whether the best beats each pick beyond the noise (``beats``);
+    per method, on how many workloads it did (``beaten_beyond_noise``: the misses the rounds prove)."""
     by_workload: dict[tuple[float, ...], list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         by_workload[workload_key(r)].append(r)
@@ -598,9 +607,15 @@ def confirmed_scores(rows: list[dict[str, Any]], per_workload: list[dict[str, An
         detail.append({"mix": w["mix"], "best": best, "rounds": len(default),
                        "ratio_to_default": {combo_label(c): within_round_ratios(v, default) for c, v in runs.items()},
                        "best_beats": {m: beats(runs[best], runs[c]) for m, c in chosen.items() if c != best}})  # fmt: skip
+    methods = {m: score(p) for m, p in picks.items()}
+    for (
+        m,
+        scored,
+    ) in methods.items():  # misses the rounds prove: every round slower than the best, beyond noise
+        scored["beaten_beyond_noise"] = sum(d["best_beats"].get(m, False) for d in detail)
     return {
         "rounds": max((d["rounds"] for d in detail), default=0),
-        "methods": {m: score(p) for m, p in picks.items()},
+        "methods": methods,
         "per_workload": detail,
     }
 

@@ -203,6 +203,11 @@ def test_confirmed_scores_judge_picks_by_the_re_measured_best() -> None:
     assert abs(methods["default"]["mean_slowdown_pct"] - 50) < 1e-9
     (workload,) = result["per_workload"]
     assert workload["best"] == second and workload["ratio_to_default"][bench.combo_label(second)] == [2.0] * 3
+    assert [methods[m]["beaten_beyond_noise"] for m in ("regression", "influence_diagram", "default")] == [
+        0,
+        1,
+        1,
+    ]
     assert workload["best_beats"] == {"influence_diagram": True, "dann": True, "best_fixed": True,
                                       "single_run_best": True, "default": True}  # fmt: skip
 

@@ -59,16 +59,22 @@ class Service(ServiceProcess):
     ) -> tuple[int, dict[str, str], Any]:
         """(status, headers, JSON body); ``token=""`` sends the service's own token, None sends none."""
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        request = urllib.request.Request(self.url + path, data=data, method=method)
-        request.add_header("Content-Type", "application/json")
-        bearer = self.token if token == "" else token
-        if bearer:
-            request.add_header("Authorization", f"Bearer {bearer}")
+        request = urllib.request.Request(
+            self.url + path, data=data, method=method, headers=self._headers(token)
+        )
         try:
             with urllib.request.urlopen(request, timeout=timeout) as reply:
                 return reply.status, dict(reply.headers), _decode(reply.read())
         except urllib.error.HTTPError as exc:
             return exc.code, dict(exc.headers), _decode(exc.read())
+
+    def _headers(self, token: str | None = "") -> dict[str, str]:
+        """The JSON content type and the bearer token (``""``: the service's own; None: none)."""
+        bearer = self.token if token == "" else token
+        return {
+            "Content-Type": "application/json",
+            **({"Authorization": f"Bearer {bearer}"} if bearer else {}),
+        }
 
     def announce_body(self, path: str, length: int, *, timeout: float = 60) -> tuple[int, Any]:
         """(status, JSON body) of a POST whose headers announce ``length`` bytes and whose body is never sent:
@@ -78,10 +84,8 @@ class Service(ServiceProcess):
         conn = http.client.HTTPConnection(url.hostname, url.port, timeout=timeout)
         try:
             conn.putrequest("POST", path)
-            conn.putheader("Content-Type", "application/json")
-            conn.putheader("Content-Length", str(length))
-            if self.token:
-                conn.putheader("Authorization", f"Bearer {self.token}")
+            for name, value in {**self._headers(), "Content-Length": str(length)}.items():
+                conn.putheader(name, value)
             conn.endheaders()
             reply = conn.getresponse()
             return reply.status, _decode(reply.read())
