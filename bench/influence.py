@@ -576,10 +576,11 @@ def within_round_ratios(mine: dict[int, float], other: dict[int, float]) -> list
 
 
 def beats(mine: dict[int, float], other: dict[int, float]) -> bool:
-    """Faster than ``other`` in every round, the median gain above the noise: the half-range of the ratios, or
-    1% (the search's confirmation rule)."""
-    ratios = within_round_ratios(mine, other)
-    return bool(ratios) and min(ratios) > 1 and statistics.median(ratios) - 1 > max(0.01, (max(ratios) - min(ratios)) / 2)  # fmt: skip
+    """Faster than ``other`` beyond the noise, by the search's confirmation rule (``beyond_noise``)."""
+    from raytune.confirmation import beyond_noise
+    from raytune.records import Objective
+
+    return beyond_noise(within_round_ratios(mine, other), Objective.for_workload(False))
 
 
 def confirmed_scores(rows: list[dict[str, Any]], per_workload: list[dict[str, Any]]) -> dict[str, Any]:
@@ -608,10 +609,8 @@ def confirmed_scores(rows: list[dict[str, Any]], per_workload: list[dict[str, An
                        "ratio_to_default": {combo_label(c): within_round_ratios(v, default) for c, v in runs.items()},
                        "best_beats": {m: beats(runs[best], runs[c]) for m, c in chosen.items() if c != best}})  # fmt: skip
     methods = {m: score(p) for m, p in picks.items()}
-    for (
-        m,
-        scored,
-    ) in methods.items():  # misses the rounds prove: every round slower than the best, beyond noise
+    # the misses the rounds prove: every round slower than the best, beyond the noise
+    for m, scored in methods.items():
         scored["beaten_beyond_noise"] = sum(d["best_beats"].get(m, False) for d in detail)
     return {
         "rounds": max((d["rounds"] for d in detail), default=0),
@@ -626,7 +625,7 @@ def confirm(
 ) -> dict[str, Any]:  # fmt: skip
     """Confirms the workloads of one scored set (``name``: test, fresh or holdout; its ``rows`` and ``items``,
     the picks of ``per_workload``) and scores it; the runs go to ``--work``/confirm-NAME."""
-    mixes = {_item_key(i)[: len(MIX)]: i["mix"] for i in items}
+    mixes = {mix_key(parse_mix(mix).to_dict()): mix for mix in {i["mix"] for i in items}}
     table = test_table(rows)
     plan = [it for w in per_workload
             for it in confirm_items(table[mix_key(w["mix"])], w, mixes[mix_key(w["mix"])], args.confirm)]  # fmt: skip

@@ -163,6 +163,22 @@ def _pairs(mine: dict[int, float], base: dict[int, float]) -> tuple[float, ...]:
     return tuple(mine[r] / base[r] for r in sorted(mine) if r in base and base[r] != 0)
 
 
+def ratio_noise(ratios: Sequence[float], baseline_cv: float = 0.0) -> float:
+    """The noise a median gain must exceed: the larger of 1%, the half-range of the within-round ratios and the
+    baseline's coefficient of variation over the rounds."""
+    return max(MIN_NOISE, (max(ratios) - min(ratios)) / 2, baseline_cv)
+
+
+def beyond_noise(ratios: Sequence[float], objective: Objective, baseline_cv: float = 0.0) -> bool:
+    """Whether within-round ratios (a config over a baseline) prove a gain: every round better, and the median
+    gain larger than ``ratio_noise``."""
+    return (
+        bool(ratios)
+        and all(objective.gain(x) > 0 for x in ratios)
+        and objective.gain(statistics.median(ratios)) > ratio_noise(ratios, baseline_cv)
+    )
+
+
 def _median(c: ConfirmedConfig) -> float:
     median = c.median_to_default
     assert median is not None  # only configs with at least one ratio are kept
@@ -187,10 +203,7 @@ def analyse(rows: Sequence[dict[str, Any]], objective: Objective) -> Confirmatio
         to_default = _pairs(mine, default)
         if not to_default:
             continue  # every round of it (or of the default) failed
-        gains = [objective.gain(x) for x in to_default]
-        spread = (max(to_default) - min(to_default)) / 2
-        noise = max(MIN_NOISE, spread, default_cv)
-        median_gain = objective.gain(statistics.median(to_default))
+        noise = ratio_noise(to_default, default_cv)
         failed = len(set(default) - set(mine))
         confirmed.append(
             ConfirmedConfig(
@@ -200,7 +213,7 @@ def analyse(rows: Sequence[dict[str, Any]], objective: Objective) -> Confirmatio
                 values=tuple(mine[r] for r in sorted(mine)),
                 ratio_to_default=to_default,
                 ratio_to_rules=_pairs(mine, rules) if label != RULES else (),
-                significant=failed == 0 and all(g > 0 for g in gains) and median_gain > noise,
+                significant=failed == 0 and beyond_noise(to_default, objective, default_cv),
                 noise=noise,
                 failed_rounds=failed,
             )
