@@ -23,9 +23,13 @@
 
 4. ``--holdout K`` (with ``--fresh``): the clean protocol. K further workloads x 32 combinations are measured
    after everything above; every earlier run is design data (the random-workload runs and the test and fresh
-   grids), the diagram's variant (also the ``shared-knobs`` and ``shared-pages`` structures and 40 value bins) is
+   grids), the diagram's variant (also the ``shared-knobs``, ``shared-pages`` and ``conflicts`` structures and
+   40 value bins) is
    chosen by 5-fold cross-validation over the grid workloads, and the chosen diagram and every other method,
-   learned from all the design data, are scored once on the K workloads (``holdout`` in the result).
+   learned from all the design data, are scored once on the K workloads (``holdout`` in the result), with the
+   chosen settings under the ``conflicts`` structure for comparison (its picks are confirmed too).
+   ``--holdout-seen N``: the first N of them were scored before a change to the methods; they join the design
+   data and only the other K - N are scored: a new clean holdout.
 
 5. ``--confirm R``: the scoring reference re-measured. Single runs crown a best that is partly luck (the winner's
    curse) and cannot tell combinations 5% apart, so each workload of the ``--confirm-sets`` (holdout and fresh by
@@ -49,6 +53,7 @@ workload one search with a confirmation stage (re-measured interleaved with the 
     .venv/bin/python bench/influence.py --train 40 --test 3 --validation 1 --out /tmp/i.json   # a quick look
     .venv/bin/python bench/influence.py --fresh 6 --holdout 8      # the clean protocol: scored once
     .venv/bin/python bench/influence.py --fresh 6 --holdout 8 --confirm 3   # ... against re-measured bests
+    .venv/bin/python bench/influence.py --fresh 6 --holdout 14 --holdout-seen 8 --confirm 3   # 6 more, after a change
     .venv/bin/python bench/influence.py --sf 5 --out bench/results/influence-sf5.json   # 122,500 items
     .venv/bin/python bench/influence.py --sf 5 --train 450 --out bench/results/influence-sf5-train450.json
     .venv/bin/python bench/influence.py --repeatability 3         # results: bench/results/influence-repeatability.json
@@ -138,6 +143,13 @@ def test_items(n: int, train_mixes: set[tuple[float, ...]]) -> list[dict[str, An
 def later_test_items(skip: int, n: int, args: argparse.Namespace) -> list[dict[str, Any]]:
     """The items of the ``n`` test workloads after the first ``skip`` (fresh and holdout sets)."""
     return test_items(skip + n, training_mixes(args))[len(COMBOS) * skip :]
+
+
+def holdout_plan(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The items of the ``--holdout`` workloads (after the test and fresh ones), split: the first
+    ``--holdout-seen`` were scored before (design data now), the rest are to be scored."""
+    skip, seen = args.test + args.fresh, args.holdout_seen
+    return later_test_items(skip, seen, args), later_test_items(skip + seen, args.holdout - seen, args)
 
 
 def mix_key(mix: dict[str, Any]) -> tuple[float, ...]:
@@ -527,13 +539,15 @@ def picks_per_workload(pickers: dict[str, Any], entries: list[dict[str, Any]]) -
     return [
         {"mix": e["mix"], "best": max(e["tps"], key=e["tps"].get), "best_tps": max(e["tps"].values()),
          "default_tps": e["tps"][combo_key(DEFAULT)],
-         **{name: combo_key(pickers[name](e["mix"])) for name in PICKED}}
+         **{name: combo_key(pickers[name](e["mix"])) for name in PICKED},
+         **{name: combo_key(pickers[name](e["mix"])) for name in ALSO_PICKED if name in pickers}}
         for e in entries
     ]  # fmt: skip
 
 
 # ----- confirmation: a scoring reference re-measured -----------------------------------------------------------
 PICKED = ("influence_diagram", "regression", "dann", "best_fixed")  # the methods whose picks are confirmed
+ALSO_PICKED = ("influence_diagram_conflicts",)  # ... and, where the protocol has it, a diagram for comparison
 CONFIRM_TOP = 3  # each workload's fastest combinations on its single runs, confirmed with the picks
 
 
@@ -556,7 +570,8 @@ def confirm_items(
     from raytune.confirmation import schedule
 
     top = sorted(entry["tps"], key=entry["tps"].get, reverse=True)[:CONFIRM_TOP]
-    combos = [c for c in dict.fromkeys([*top, *(tuple(picks[m]) for m in PICKED)]) if c != combo_key(DEFAULT)]
+    picked = [tuple(picks[m]) for m in PICKED] + [tuple(picks[m]) for m in ALSO_PICKED if m in picks]
+    combos = [c for c in dict.fromkeys([*top, *picked]) if c != combo_key(DEFAULT)]
     plan = schedule([(combo_label(c), knob_config(dict(zip(DECISIONS, c, strict=True)))) for c in combos], None, rounds)  # fmt: skip
     return [{"mix": mix, "config": i.config, "label": None, "confirms": i.confirms, "round": i.round} for i in plan]  # fmt: skip
 
@@ -601,6 +616,9 @@ def confirmed_scores(rows: list[dict[str, Any]], per_workload: list[dict[str, An
         chosen = {m: tuple(w[m]) for m in PICKED} | {"single_run_best": tuple(w["best"]), "default": combo_key(DEFAULT)}  # fmt: skip
         if not all(c in ratios for c in chosen.values()):
             continue  # a pick or the default failed in every round: the workload cannot be scored
+        chosen |= {
+            m: tuple(w[m]) for m in ALSO_PICKED if m in w and tuple(w[m]) in ratios
+        }  # where it was measured
         entry = {"mix": w["mix"], "tps": ratios}
         for m, c in chosen.items():
             picks[m].append((dict(zip(DECISIONS, c, strict=True)), entry))
@@ -730,9 +748,11 @@ def evaluate_holdout(
     combinations. The diagram's variant (``fit_variants`` over ``structures`` and ``value_bins``) is chosen by
     ``folds``-fold cross-validation over the grid workloads: each fold learns from the random runs and the
     other folds' grids and is scored on its own workloads' grids. The chosen variant and every other method are
-    then learned from all the design data and scored on ``holdout`` (its workloads x 32 combinations), with two
-    diagrams for comparison: the chosen settings with the thesis's structure and ``first_choice`` (the variant
-    the first protocol chose on its validation workloads), both learned from the same data."""
+    then learned from all the design data and scored on ``holdout`` (its workloads x 32 combinations), with
+    diagrams for comparison, learned from the same data: the chosen settings with the thesis's structure, with
+    the ``conflicts`` structure (``influence_diagram_conflicts``: a picker, so that its picks are confirmed too;
+    the diagram itself when that is the chosen structure) and ``first_choice`` (the variant the first protocol
+    chose on its validation workloads)."""
     table = test_table(grids)
     keys = sorted(table)
     np.random.default_rng(seed).shuffle(keys)
@@ -752,6 +772,8 @@ def evaluate_holdout(
     bins, weights, scale = diagram.meta["value_bins"], diagram.meta["weights"], diagram.value_scale
     thesis = variants[variant_name(bins, weights, scale, VARIANTS[0])]
     pickers, predictors = method_pickers(train, diagram, seed, dann_epochs)
+    if (conflicts := variants.get(variant_name(bins, weights, scale, "conflicts"))) is not None:
+        pickers["influence_diagram_conflicts"] = lambda m: conflicts.recommend(m)[0]  # for comparison
     entries = [e for _, e in sorted(test_table(holdout).items())]
     methods = score_with_ranking(pickers, predictors, entries)
     compared = {"influence_diagram_thesis_structure": thesis}
@@ -917,6 +939,9 @@ def main() -> int:
     p.add_argument("--holdout", type=int, default=0, metavar="K",
                    help="K workloads after the fresh ones x 32 combinations, scored once by models learned from "
                         "every earlier run, the variant chosen by cross-validation (needs --fresh)")  # fmt: skip
+    p.add_argument("--holdout-seen", type=int, default=0, metavar="N",
+                   help="the first N holdout workloads were scored before: they join the design data and only "
+                        "the later ones are scored (a new clean holdout after a change to the methods)")  # fmt: skip
     p.add_argument("--sf", type=float, default=0.2, help="db_perf scale: 24,500 x sf items (0.2: 4,900)")
     p.add_argument(
         "--duration", type=int, default=20, help="longest run in seconds (a run stops at steady state)"
@@ -958,6 +983,8 @@ def main() -> int:
         return measure_repeatability(args, picks, t0)
     if args.confirm < 0:
         p.error(f"--confirm {args.confirm}: give a number of rounds, 0 (none) or more, e.g. --confirm 3")
+    if args.holdout_seen < 0 or (args.holdout_seen and args.holdout_seen >= args.holdout):
+        p.error(f"--holdout-seen {args.holdout_seen}: needs --holdout K with K > N >= 0 (K - N workloads are scored), e.g. --holdout 12 --holdout-seen 6")  # fmt: skip
     if args.holdout and not args.fresh:
         p.error("--holdout K needs --fresh K (the holdout workloads are drawn after the fresh ones): e.g. --fresh 6 --holdout 6")  # fmt: skip
     train_rows = collect(training_items(args.train, args.seed), args.work / "train", args)
@@ -965,17 +992,20 @@ def main() -> int:
     test_rows = collect(test_items(args.test, training_mixes(args)), args.work / "test", args)
     fresh_items = later_test_items(args.test, args.fresh, args)
     fresh_rows = collect(fresh_items, args.work / "fresh", args) if args.fresh else None
-    holdout_items = later_test_items(args.test + args.fresh, args.holdout, args)
+    seen_items, holdout_items = holdout_plan(args)
+    seen_rows = collect(seen_items, args.work / "holdout", args) if seen_items else []
     holdout_rows = collect(holdout_items, args.work / "holdout", args) if args.holdout else None
     result = {**_header(args), **evaluate(train, test_rows, args.validation, args.seed, fresh=fresh_rows)}
     first_choice = variant_name(result["value_bins"], result["weights_fit"], result["value_scale"], result["structure"])  # fmt: skip
     result["holdout"] = (
         evaluate_holdout(
-            train_rows, test_rows + fresh_rows, holdout_rows, args.seed, first_choice=first_choice
+            train_rows, test_rows + fresh_rows + seen_rows, holdout_rows, args.seed, first_choice=first_choice
         )
         if holdout_rows and fresh_rows
         else None
     )
+    if result["holdout"]:
+        result["holdout"]["sizes"]["holdout_seen_as_design"] = args.holdout_seen
     scored = {"holdout": (holdout_rows, (result["holdout"] or {}).get("per_workload"), holdout_items),
               "fresh": (fresh_rows, result["fresh_per_workload"], fresh_items),
               "test": (test_rows, result["per_workload"], test_items(args.test, training_mixes(args)))}  # fmt: skip

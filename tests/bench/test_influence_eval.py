@@ -4,8 +4,11 @@ optimum where the default does not."""
 
 from __future__ import annotations
 
+import argparse
 import math
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 from raytune.storage import TrialStore
@@ -99,6 +102,15 @@ def test_holdout_protocol_chooses_by_cross_validation_only(tmp_path: Path) -> No
                                "holdout_workloads": 3, "holdout_runs": 96}  # fmt: skip
     other = bench.evaluate_holdout(design, grids, _planted_test_rows(3, first=9), seed=0, **few)
     assert other["chosen"] == result["chosen"] and other["cross_validation"] == result["cross_validation"]
+
+
+def test_holdout_workloads_scored_before_become_design_data() -> None:
+    bench = _bench()
+    args = argparse.Namespace(train=5, test=2, fresh=1, holdout=3, holdout_seen=1)
+    seen, new = bench.holdout_plan(args)
+    assert len(seen) == 32 and len(new) == 64 and seen + new == bench.later_test_items(3, 3, args)
+    assert {i["mix"] for i in seen}.isdisjoint({i["mix"] for i in new})
+    assert bench.holdout_plan(argparse.Namespace(**{**vars(args), "holdout_seen": 0})) == ([], seen + new)
 
 
 def test_repeatability_of_identical_passes_and_of_a_noisy_one() -> None:
@@ -220,3 +232,44 @@ def test_confirmed_scores_leave_out_a_workload_whose_pick_never_succeeded() -> N
     failed = [{**r, "status": "FAILED"} if r["confirms"] == "2048,4/16,on,minwrite" else r for r in rows]
     assert bench.confirmed_scores(failed, [picks])["per_workload"] == []
     assert len(bench.confirmed_scores(rows, [picks])["per_workload"]) == 1
+
+
+def test_a_comparison_pick_is_confirmed_and_scored_where_it_was_measured() -> None:
+    """A pick for comparison (``ALSO_PICKED``) joins the confirmation plan; if its runs all fail, the workload
+    is still scored for every other method."""
+    bench = _bench()
+    entry = next(iter(bench.test_table(_planted_test_rows(1)).values()))
+    slowest = [c for c in sorted(entry["tps"], key=entry["tps"].get) if c != bench.combo_key(bench.DEFAULT)][
+        0
+    ]
+    picks = _picks(bench, entry, ("2048", "4/16", "on", "minwrite")) | {
+        "influence_diagram_conflicts": list(slowest)
+    }
+    assert bench.combo_label(slowest) in {
+        i["confirms"] for i in bench.confirm_items(entry, picks, "random:0", 2)
+    }
+    rows = _confirmation_rows(bench, entry, picks, dict.fromkeys(bench.COMBOS_KEYS, 100.0), 2)
+    assert "influence_diagram_conflicts" in bench.confirmed_scores(rows, [picks])["methods"]
+    failed = [{**r, "status": "FAILED"} if r["confirms"] == bench.combo_label(slowest) else r for r in rows]
+    result = bench.confirmed_scores(failed, [picks])
+    assert len(result["per_workload"]) == 1 and "influence_diagram_conflicts" not in result["methods"]
+    assert set(result["methods"]) == {*bench.PICKED, "single_run_best", "default"}
+
+
+def test_holdout_seen_without_a_larger_holdout_is_a_one_line_error() -> None:
+    bench_file = Path(__file__).resolve().parents[2] / "bench" / "influence.py"
+    for argv in (
+        ["--holdout", "0", "--holdout-seen", "2"],
+        ["--fresh", "2", "--holdout", "6", "--holdout-seen", "6"],
+    ):
+        done = subprocess.run(
+            [sys.executable, str(bench_file), *argv], capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 2
+        assert (
+            done.stderr.strip()
+            .splitlines()[-1]
+            .endswith(
+                "needs --holdout K with K > N >= 0 (K - N workloads are scored), e.g. --holdout 12 --holdout-seen 6"
+            )
+        )

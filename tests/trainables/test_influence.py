@@ -14,6 +14,7 @@ import pytest
 from raytune.errors import KnobrayError
 from trainables.influence import (
     DECISIONS,
+    MIX,
     Examples,
     InfluenceModel,
     Node,
@@ -22,7 +23,9 @@ from trainables.influence import (
     UnseenEstimator,
     assign_probs,
     berkeleydb_structure,
+    candidate_cuts,
     equal_height,
+    fit_diagram,
     fit_weights,
     learn,
     mdl_discretize,
@@ -249,6 +252,38 @@ def test_a_shared_parent_is_one_additive_effect_estimated_from_every_run(tmp_pat
     assert berkeleydb_structure()["waits_txn"].shared == ()
     with pytest.raises(KnobrayError, match="structure variant must be one of thesis"):
         berkeleydb_structure(variant="flat")
+
+
+def test_the_conflicts_variant_prices_contention_through_one_product(tmp_path: Path) -> None:
+    from tests.trainables.planted_bdb import write_planted_records
+    from trainables.influence import load_examples
+    from trainables.influence._data import derived
+
+    mix = {"concurrency": 40.0, "pct_updates": 50.0, "pct_writes_upd": 20.0, "def_page_loc": 25.0}
+    states = {"page_size": "8192", "db_rmw": "off"}
+    layout, per_txn = {"leaf_pages": 400.0, "overflow_pages": 0.0}, {"leaves": 5.0, "overflows": 0.0}
+    facts = derived(mix, states, layout, per_txn)
+    # 10% of transactions write; a transaction touches 5 of the 100 leaves of its locality set
+    assert facts["pct_wlocks"] == pytest.approx(10.0) and facts["pct_loc_txn"] == pytest.approx(5.0)
+    assert facts["conflicts"] == pytest.approx(100 * 40 * 0.10 * 0.05)  # in percent
+    smaller = derived(mix, {**states, "page_size": "2048"}, {**layout, "leaf_pages": 1600.0}, per_txn)
+    assert smaller["conflicts"] == pytest.approx(facts["conflicts"] / 4)  # 4x the pages: 1/4 of the conflicts
+    structure = berkeleydb_structure(variant="conflicts-deadlocks")
+    assert structure["conflicts"].parents == ("concurrency", "pct_wlocks", "pct_loc_txn")
+    for value in ("waits_txn", "deadlocks_txn"):
+        waits = ("conflicts", "oflw_txn", "leaves_txn", "db_rmw", "deadlock_policy")
+        assert structure[value].parents == waits
+        assert structure[value].shared == ("db_rmw", "deadlock_policy")
+    assert "conflicts" not in berkeleydb_structure(variant="shared-knobs").names()
+    examples = load_examples([write_planted_records(tmp_path / "runs", 200)])
+    # x 100: MDL's candidate cuts (rounded to one decimal) keep resolving the small products
+    conflicts = examples.columns["conflicts"]
+    assert len(candidate_cuts(conflicts)) > 2 * len(candidate_cuts(conflicts / 100))
+    model = fit_diagram(examples, berkeleydb_structure(variant="conflicts"))
+    assert model.structure["waits_txn"].parents[0] == "conflicts"
+    workload = {m: float(examples.columns[m][0]) for m in MIX}
+    states_, utility = model.recommend(workload)
+    assert utility == pytest.approx(model.brute_force_utility(workload, states_))
 
 
 def test_fading_update_weighs_recent_examples_more() -> None:

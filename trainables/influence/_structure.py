@@ -143,9 +143,15 @@ DECISIONS: dict[str, tuple[str, ...]] = {
 # "shared-knobs" and "shared-knobs-deadlocks" share both knob parents of those nodes (DB_RMW and the policy: one
 # additive effect per pair, the same for every workload); "shared-pages" and "shared-pages-deadlocks" make the
 # page size a parent of those nodes too, shared with the policy: in the thesis's structure page size reaches the
-# waits only through the share of the locality set a transaction touches, which MDL can leave in one bin.
+# waits only through the share of the locality set a transaction touches, which MDL can leave in one bin;
+# "conflicts" and "conflicts-deadlocks" give those nodes one workload parent for lock contention, a chance node
+# ``conflicts`` = concurrency x pct_wlocks x pct_loc_txn / 100 (x 100: how many concurrent transactions
+# write-lock a page of the share of the locality set one transaction touches; page size enters through
+# pct_loc_txn), beside
+# leaves_txn and oflw_txn, with the knobs shared as in "shared-knobs": MDL can cut one product finely where it
+# leaves each factor of a seven-parent table in one or two bins.
 VARIANTS = ("thesis", "shared-policy", "shared-policy-deadlocks", "shared-knobs", "shared-knobs-deadlocks",
-            "shared-pages", "shared-pages-deadlocks")  # fmt: skip
+            "shared-pages", "shared-pages-deadlocks", "conflicts", "conflicts-deadlocks")  # fmt: skip
 
 
 def berkeleydb_structure(value_nodes: str = "misses", variant: str = VARIANTS[0]) -> Structure:
@@ -195,7 +201,11 @@ def berkeleydb_structure(value_nodes: str = "misses", variant: str = VARIANTS[0]
         "shared-policy": ("deadlock_policy",),
         "shared-knobs": ("db_rmw", "deadlock_policy"),
         "shared-pages": ("page_size", "deadlock_policy"),
+        "conflicts": ("db_rmw", "deadlock_policy"),
     }[variant.removesuffix("-deadlocks")]
+    if variant.removesuffix("-deadlocks") == "conflicts":
+        nodes.append(Node("conflicts", NodeKind.CHANCE, ("concurrency", "pct_wlocks", "pct_loc_txn")))
+        waits = ("conflicts", "oflw_txn", "leaves_txn")
     waits += tuple(p for p in shared if p not in waits)
     nodes.append(Node("waits_txn", NodeKind.VALUE, waits, shared=shared))
     if variant.endswith("-deadlocks"):

@@ -134,7 +134,8 @@ def _parser() -> argparse.ArgumentParser:
     infl.add_argument("--structure", default=VARIANTS[0], choices=VARIANTS,
                       help="the thesis's diagram; shared-policy: one additive deadlock-policy effect on the waits; "
                            "shared-knobs: one per (DB_RMW, policy); shared-pages: one per (page size, policy), page "
-                           "size a parent of the waits; -deadlocks: and a deadlocks-per-transaction value node")  # fmt: skip
+                           "size a parent of the waits; conflicts: contention as one product node, knobs as "
+                           "shared-knobs; -deadlocks: and a deadlocks-per-transaction value node")  # fmt: skip
     infl.add_argument("-v", "--verbose", action="store_true")
     return p
 
