@@ -36,7 +36,9 @@
    default; test too) has its 3 fastest combinations on single runs and every method's pick measured again in R
    rounds interleaved with the default (the search's confirmation schedule, alone on the slot); each combination
    scores its median within-round ratio to the default, the best of those is the reference, and the methods are
-   scored against it (``confirmed`` in the result, with ``single_run_best``: the single runs' own winner).
+   scored against it (``confirmed`` in the result, with ``single_run_best``: the single runs' own winner, and
+   ``ceiling``: how often a picker that knew the true ratios would score within 5% of such a reference, at the
+   round-to-round spread measured).
 
 Runs go through the search machinery (Ray Tune, ``--instances`` instances in their slots, one by default: two
 co-running runs on a 2-core machine measure their contention; records in Parquet under ``--work``, by default
@@ -630,11 +632,37 @@ def confirmed_scores(rows: list[dict[str, Any]], per_workload: list[dict[str, An
     # the misses the rounds prove: every round slower than the best, beyond the noise
     for m, scored in methods.items():
         scored["beaten_beyond_noise"] = sum(d["best_beats"].get(m, False) for d in detail)
+    rounds = max((d["rounds"] for d in detail), default=0)
     return {
-        "rounds": max((d["rounds"] for d in detail), default=0),
+        "rounds": rounds,
         "methods": methods,
+        "ceiling": perfect_picker_ceiling(detail, rounds),
         "per_workload": detail,
     }
+
+
+def perfect_picker_ceiling(detail: list[dict[str, Any]], rounds: int, draws: int = 200, seed: int = 0) -> dict[str, Any]:  # fmt: skip
+    """What the confirmed scores can show: how often a picker that knows each combination's true ratio to the
+    default would land within 5% of a reference measured like this one. The true ratios are taken as the
+    confirmed medians (``detail``: ``confirmed_scores``' per workload), each run's ln throughput is drawn
+    around them with the spread measured across rounds (the median over combinations of the SD of ln ratio, over
+    sqrt(2): a ratio holds two runs; the default's run of a round is shared by every ratio of that round), and
+    the reference is the best median of ``rounds`` rounds; also with 5 and 9 rounds, for comparison."""
+    spreads = [statistics.stdev(np.log(r)) for d in detail for c, r in d["ratio_to_default"].items()
+               if label_combo(c) != combo_key(DEFAULT) and len(r) > 1]  # fmt: skip
+    if not spreads or not rounds:
+        return {"round_sd_ln_pct": None, "perfect_picker_accuracy_pct": {}}
+    sd, rng = statistics.median(spreads), np.random.default_rng(seed)
+    truths = [np.array([statistics.median(r) for r in d["ratio_to_default"].values()]) for d in detail]
+
+    def within(truth: np.ndarray, n: int) -> bool:
+        run = rng.normal(0, sd / np.sqrt(2), (n, len(truth) + 1))  # a ratio's SD is sqrt(2) runs'; the
+        reference = np.median(truth * np.exp(run[:, 1:] - run[:, :1]), axis=0)  # default's run is shared
+        return bool(reference[truth.argmax()] >= (1 - ACCURATE) * reference.max())
+
+    accuracy = {n: 100 * float(np.mean([within(t, n) for _ in range(draws) for t in truths]))
+                for n in sorted({rounds, 5, 9})}  # fmt: skip
+    return {"round_sd_ln_pct": 100 * sd, "perfect_picker_accuracy_pct": accuracy}
 
 
 def confirm(
@@ -1027,6 +1055,9 @@ def main() -> int:
         for method, m in confirmed["methods"].items():
             print(f"confirmed {name}: {method:18s} accuracy {m['accuracy_pct']:5.1f}%  "
                   f"mean slowdown {m['mean_slowdown_pct']:5.2f}%", file=sys.stderr)  # fmt: skip
+        if (ceiling := confirmed["ceiling"])["perfect_picker_accuracy_pct"]:
+            print(f"confirmed {name}: a perfect picker would score {ceiling['perfect_picker_accuracy_pct'][confirmed['rounds']]:.0f}% "
+                  f"(ln ratios vary {ceiling['round_sd_ln_pct']:.1f}% from round to round)", file=sys.stderr)  # fmt: skip
     if result["holdout"]:
         print(f"holdout: chosen by cross-validation: {result['holdout']['chosen']}", file=sys.stderr)
         for name, m in result["holdout"]["methods"].items():

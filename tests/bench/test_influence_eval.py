@@ -273,3 +273,20 @@ def test_holdout_seen_without_a_larger_holdout_is_a_one_line_error() -> None:
                 "needs --holdout K with K > N >= 0 (K - N workloads are scored), e.g. --holdout 12 --holdout-seen 6"
             )
         )
+
+
+def test_the_perfect_picker_ceiling_falls_with_round_noise_and_rises_with_rounds() -> None:
+    bench = _bench()
+    steady = [{"ratio_to_default": {"default": [1.0] * 3, "2048,2,off,minlocks": [1.5] * 3, "2048,2,on,minlocks": [1.3] * 3}}]  # fmt: skip
+    assert bench.perfect_picker_ceiling(steady, 3) == {
+        "round_sd_ln_pct": 0.0,
+        "perfect_picker_accuracy_pct": {3: 100.0, 5: 100.0, 9: 100.0},
+    }
+    # two combinations 10% apart whose ratios vary by ~30% from round to round
+    noisy = [{"ratio_to_default": {"default": [1.0] * 3, "2048,2,off,minlocks": [1.1, 1.5, 1.9],
+                                   "2048,2,on,minlocks": [1.0, 1.35, 1.75]}}]  # fmt: skip
+    ceiling = bench.perfect_picker_ceiling(noisy, 3, draws=2000)
+    assert 25 < ceiling["round_sd_ln_pct"] < 30
+    accuracy = ceiling["perfect_picker_accuracy_pct"]
+    assert 50 < accuracy[3] < accuracy[5] < accuracy[9] < 100
+    assert bench.perfect_picker_ceiling([], 0) == {"round_sd_ln_pct": None, "perfect_picker_accuracy_pct": {}}
