@@ -541,8 +541,7 @@ def picks_per_workload(pickers: dict[str, Any], entries: list[dict[str, Any]]) -
     return [
         {"mix": e["mix"], "best": max(e["tps"], key=e["tps"].get), "best_tps": max(e["tps"].values()),
          "default_tps": e["tps"][combo_key(DEFAULT)],
-         **{name: combo_key(pickers[name](e["mix"])) for name in PICKED},
-         **{name: combo_key(pickers[name](e["mix"])) for name in ALSO_PICKED if name in pickers}}
+         **{name: combo_key(pickers[name](e["mix"])) for name in picked_methods(pickers)}}
         for e in entries
     ]  # fmt: skip
 
@@ -551,6 +550,12 @@ def picks_per_workload(pickers: dict[str, Any], entries: list[dict[str, Any]]) -
 PICKED = ("influence_diagram", "regression", "dann", "best_fixed")  # the methods whose picks are confirmed
 ALSO_PICKED = ("influence_diagram_conflicts",)  # ... and, where the protocol has it, a diagram for comparison
 CONFIRM_TOP = 3  # each workload's fastest combinations on its single runs, confirmed with the picks
+
+
+def picked_methods(available: Any) -> tuple[str, ...]:
+    """The methods whose picks are confirmed: every one of ``PICKED`` and those of ``ALSO_PICKED`` in
+    ``available`` (pickers or a ``picks_per_workload`` entry)."""
+    return (*PICKED, *(m for m in ALSO_PICKED if m in available))
 
 
 def combo_label(combo: tuple[str, ...]) -> str:
@@ -572,7 +577,7 @@ def confirm_items(
     from raytune.confirmation import schedule
 
     top = sorted(entry["tps"], key=entry["tps"].get, reverse=True)[:CONFIRM_TOP]
-    picked = [tuple(picks[m]) for m in PICKED] + [tuple(picks[m]) for m in ALSO_PICKED if m in picks]
+    picked = [tuple(picks[m]) for m in picked_methods(picks)]
     combos = [c for c in dict.fromkeys([*top, *picked]) if c != combo_key(DEFAULT)]
     plan = schedule([(combo_label(c), knob_config(dict(zip(DECISIONS, c, strict=True)))) for c in combos], None, rounds)  # fmt: skip
     return [{"mix": mix, "config": i.config, "label": None, "confirms": i.confirms, "round": i.round} for i in plan]  # fmt: skip

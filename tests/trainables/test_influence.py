@@ -265,7 +265,7 @@ def test_the_conflicts_variant_prices_contention_through_one_product(tmp_path: P
     facts = derived(mix, states, layout, per_txn)
     # 10% of transactions write; a transaction touches 5 of the 100 leaves of its locality set
     assert facts["pct_wlocks"] == pytest.approx(10.0) and facts["pct_loc_txn"] == pytest.approx(5.0)
-    assert facts["conflicts"] == pytest.approx(100 * 40 * 0.10 * 0.05)  # in percent
+    assert facts["conflicts"] == pytest.approx(100 * 40 * 0.10 * 0.05)  # x 100
     smaller = derived(mix, {**states, "page_size": "2048"}, {**layout, "leaf_pages": 1600.0}, per_txn)
     assert smaller["conflicts"] == pytest.approx(facts["conflicts"] / 4)  # 4x the pages: 1/4 of the conflicts
     structure = berkeleydb_structure(variant="conflicts-deadlocks")

@@ -147,9 +147,8 @@ DECISIONS: dict[str, tuple[str, ...]] = {
 # "conflicts" and "conflicts-deadlocks" give those nodes one workload parent for lock contention, a chance node
 # ``conflicts`` = concurrency x pct_wlocks x pct_loc_txn / 100 (x 100: how many concurrent transactions
 # write-lock a page of the share of the locality set one transaction touches; page size enters through
-# pct_loc_txn), beside
-# leaves_txn and oflw_txn, with the knobs shared as in "shared-knobs": MDL can cut one product finely where it
-# leaves each factor of a seven-parent table in one or two bins.
+# pct_loc_txn), beside leaves_txn and oflw_txn, with the knobs shared as in "shared-knobs": MDL can cut one
+# product finely where it leaves each factor of a seven-parent table in one or two bins.
 VARIANTS = ("thesis", "shared-policy", "shared-policy-deadlocks", "shared-knobs", "shared-knobs-deadlocks",
             "shared-pages", "shared-pages-deadlocks", "conflicts", "conflicts-deadlocks")  # fmt: skip
 
