@@ -284,6 +284,17 @@ def test_the_conflicts_variant_prices_contention_through_one_product(tmp_path: P
     workload = {m: float(examples.columns[m][0]) for m in MIX}
     states_, utility = model.recommend(workload)
     assert utility == pytest.approx(model.brute_force_utility(workload, states_))
+    # the diagram records how conflicts was computed, and one learned under another definition is refused
+    assert model.meta["derived_units"] == {"conflicts": "concurrency * pct_wlocks * pct_loc_txn / 100"}
+    model.save(tmp_path / "diagram")
+    assert InfluenceModel.load(tmp_path / "diagram").recommend(workload)[0] == states_
+    model.meta["derived_units"] = {"conflicts": "concurrency * pct_wlocks * pct_loc_txn / 10000"}
+    model.save(tmp_path / "old")
+    with pytest.raises(KnobrayError, match="conflicts node was learned as .* / 10000, knobray now computes"):
+        InfluenceModel.load(tmp_path / "old")
+    del model.meta["derived_units"]  # saved before the definitions were recorded: the current one
+    model.save(tmp_path / "unrecorded")
+    assert InfluenceModel.load(tmp_path / "unrecorded").recommend(workload)[0] == states_
 
 
 def test_fading_update_weighs_recent_examples_more() -> None:

@@ -22,6 +22,9 @@ logger = logging.getLogger(__name__)
 
 MB = 1024 * 1024
 LEAF_LOCALITY = 90.0  # def_leaf_loc, fixed in the thesis's experiments
+# How ``derived`` computes the variables whose units were chosen here (not the thesis's): a saved diagram records
+# them, and one learned under another definition is refused (its cutoffs would code today's values wrongly).
+DERIVED_UNITS = {"conflicts": "concurrency * pct_wlocks * pct_loc_txn / 100"}
 
 
 @dataclass(frozen=True)
@@ -133,3 +136,26 @@ def examples_from_rows(rows: Iterable[Mapping[str, Any]]) -> Examples:
     columns = {k: np.array([e[k] for e in found], dtype=object if isinstance(found[0][k], str) else float)
                for k in names}  # fmt: skip
     return Examples(columns, np.array([e["throughput"] for e in found], dtype=float))
+
+
+def derived_units(names: Iterable[str]) -> dict[str, str]:
+    """The definitions (``DERIVED_UNITS``) of those of ``names`` whose units were chosen here."""
+    return {n: DERIVED_UNITS[n] for n in names if n in DERIVED_UNITS}
+
+
+def check_units(names: Iterable[str], saved: Mapping[str, str] | None, source: object) -> None:
+    """Refuses a saved diagram whose derived variables were computed differently from ``derived`` today.
+
+    ``saved``: the definitions it recorded (None: saved before they were recorded, when every one was the
+    current definition, as ``conflicts`` came with its units).
+
+    Raises:
+        KnobrayError: A variable of ``names`` recorded under another definition.
+    """
+    for name, now in derived_units(names).items():
+        then = (saved or {}).get(name, now if saved is None else None)
+        if then != now:
+            raise KnobrayError(
+                f"{source}: its {name} node was learned as {then or 'an unrecorded definition'}, knobray now "
+                f"computes {now}; train the diagram again (python -m trainables.train influence --records DIR --out DIR)"
+            )

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from raytune.errors import KnobrayError
-from trainables.influence._data import Examples
+from trainables.influence._data import Examples, check_units
 from trainables.influence._discretize import Discretization
 from trainables.influence._structure import Node, NodeKind, Structure
 from trainables.influence._unseen import UnseenEstimator, assign_probs
@@ -296,7 +296,7 @@ class InfluenceModel:
         """A saved model.
 
         Raises:
-            KnobrayError: No diagram.json in ``directory``.
+            KnobrayError: No diagram.json in ``directory``, or one learned under other units (``check_units``).
         """
         path = Path(directory) / "diagram.json"
         if not path.exists():
@@ -313,6 +313,7 @@ class InfluenceModel:
             for n, k, p, s, *rest in doc["structure"]["nodes"]
         )
         structure = Structure(nodes, tuple(doc["structure"]["decision_order"]))
+        check_units([n.name for n in nodes], doc.get("meta", {}).get("derived_units"), path)
         disc = Discretization({k: tuple(v) for k, v in doc["cutoffs"].items()},
                               {k: tuple(v) for k, v in doc["states"].items()})  # fmt: skip
         arrays = {name: {k: np.asarray(v, dtype=float) for k, v in doc[name].items()}

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from raytune.errors import KnobrayError
-from trainables.influence._data import Examples, examples_from_rows
+from trainables.influence._data import Examples, derived_units, examples_from_rows
 from trainables.influence._discretize import Discretization, mdl_discretize
 from trainables.influence._model import VALUE_SCALES, InfluenceModel, learn
 from trainables.influence._structure import VARIANTS, NodeKind, Structure, berkeleydb_structure
@@ -70,7 +70,8 @@ def fit_diagram(
     model = learn(examples, structure, disc, weight_controls=controls, value_scale=value_scale)
     bins = {n: disc.cardinality(n) for n in structure.names(NodeKind.ROOT, NodeKind.CHANCE)}
     model.meta.update(examples=len(examples), discretize_s=None if reused else t1 - t0, learn_s=time.perf_counter() - t1, bins=bins,
-                      value_bins=value_bins, weights=weights)  # fmt: skip
+                      value_bins=value_bins, weights=weights,
+                      derived_units=derived_units(n.name for n in structure.nodes))  # fmt: skip
     logger.info("influence diagram: %d examples, bins %s, weights %s", len(examples), bins, model.weights)
     return model
 
