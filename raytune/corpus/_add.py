@@ -6,13 +6,16 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from raytune.corpus._features import workload_features
 from raytune.corpus._plans import compact_plans
 from raytune.corpus._store import Corpus
 from raytune.errors import KnobrayError
 from raytune.storage import TrialStore
+
+if TYPE_CHECKING:
+    from raytune.workloads import Query
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +83,8 @@ def workload_row(rows: Sequence[dict[str, Any]], results_dir: Path) -> dict[str,
     """The workload row of one (workload, domain) from its trial rows: queries, features, default plans."""
     first = rows[0]
     desc = first.get("workload") or {}
-    queries, dropped = _queries(desc, first["engine"])
+    parsed, dropped = _queries(desc, first["engine"])
+    queries = {name: q.sql for name, q in parsed.items()}
     plans: dict[str, Any] = {}
     for row in rows:
         if not row.get("config") and row.get("plans_ref"):
@@ -99,13 +103,14 @@ def workload_row(rows: Sequence[dict[str, Any]], results_dir: Path) -> dict[str,
         "source": Path(desc["queries_file"]).name if desc.get("queries_file") else str(desc.get("name")),
         "queries": queries,
         "dropped": dropped,
-        "features": workload_features(list(queries.values())).to_dict() if queries else {},
+        "features": workload_features(list(parsed.values())).to_dict() if parsed else {},
         "plans": plans,
     }
 
 
-def _queries(desc: dict[str, Any], engine: str) -> tuple[dict[str, str], dict[str, str]]:
-    """The workload's query texts (name -> SQL) and the queries left out on ``engine`` (name -> why)."""
+def _queries(desc: dict[str, Any], engine: str) -> tuple[dict[str, Query], dict[str, str]]:
+    """The workload's queries (by name, each in the dialect it is written in) and the queries left out on
+    ``engine`` (name -> why)."""
     if desc.get("kind") != "olap":
         return {}, {}
     from raytune.engines import dialect_of
@@ -119,7 +124,7 @@ def _queries(desc: dict[str, Any], engine: str) -> tuple[dict[str, str], dict[st
             return {}, {}
         sidecar = path.with_name(path.name + DROPPED_SUFFIX)
         dropped = json.loads(sidecar.read_text()).get(engine, {}) if sidecar.is_file() else {}
-        return {q.name: q.sql for q in read_query_file(path)}, dropped
+        return {q.name: q for q in read_query_file(path)}, dropped
     from raytune.home import ensure_home
 
     data = str(desc.get("data") or "")
@@ -128,7 +133,7 @@ def _queries(desc: dict[str, Any], engine: str) -> tuple[dict[str, str], dict[st
     workload = make_workload(name, sf=sf, cache_dir=ensure_home() / "data")
     kept = workload.queries_for(dialect_of(engine))
     everything = {q.name for q in workload.queries()}
-    return {q.name: q.sql for q in kept}, {
+    return {q.name: q for q in kept}, {
         n: "not expressible on this engine" for n in everything - {q.name for q in kept}
     }
 

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import sqlglot
 from sqlglot import exp
+
+if TYPE_CHECKING:
+    from raytune.workloads import Query
 
 _PREDICATES = (
     exp.EQ,
@@ -51,15 +55,15 @@ class WorkloadFeatures:
         )
 
 
-def workload_features(queries: Sequence[str], dialect: str = "postgres") -> WorkloadFeatures:
-    """The features of ``queries`` (SQL texts); a statement sqlglot cannot parse counts as a read without
-    clauses."""
+def workload_features(queries: Sequence[str | Query], dialect: str = "postgres") -> WorkloadFeatures:
+    """The features of ``queries``: SQL texts in ``dialect``, or queries each parsed in its own dialect; a
+    statement sqlglot cannot parse counts as a read without clauses."""
     n = len(queries)
     if n == 0:
         return WorkloadFeatures(0, 0.0, 0.0, 0.0, 0.0, 0.0)
     reads = groups = orders = aggs = preds = 0
-    for sql in queries:
-        tree = _parse(sql, dialect)
+    for query in queries:
+        tree = _parse(query, dialect) if isinstance(query, str) else _parse(query.sql, query.dialect)
         if tree is None:
             reads += 1
             continue

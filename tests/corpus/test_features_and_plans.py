@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from raytune.corpus import compact_plan, workload_features
+from raytune.workloads import Query
 
 QUERIES = [
     "SELECT n_name, SUM(l_extendedprice) FROM lineitem JOIN nation ON l_suppkey = n_nationkey "
@@ -31,6 +32,15 @@ def test_features_of_nothing_and_of_unparsable_sql() -> None:
     assert workload_features([]).num_queries == 0
     f = workload_features(["SELEKT broken ((("])
     assert f.num_queries == 1 and f.read_ratio == 1.0
+
+
+def test_each_query_is_parsed_in_its_own_dialect() -> None:
+    mysql = "SELECT `a`, count(*) FROM `t` WHERE `b` = 1 GROUP BY `a`"  # backticks: not PostgreSQL
+    own = workload_features([Query("q1", mysql, "mysql")])
+    assert (own.group_by_ratio, own.aggregation_ratio, own.predicates_per_query) == (1.0, 1.0, 1.0)
+    assert workload_features([mysql], dialect="mysql") == own
+    as_postgres = workload_features([mysql])  # unparsable there: a read without clauses
+    assert (as_postgres.group_by_ratio, as_postgres.predicates_per_query) == (0.0, 0.0)
 
 
 def test_postgres_plan_as_compact_tree() -> None:

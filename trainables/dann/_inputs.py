@@ -23,7 +23,7 @@ def describe_workload(engine: str, workload: Any, shape: SlotShape, *, explain: 
     from raytune.trial import MeasureSettings, TrialRunner
 
     queries = workload.queries_for(dialect_of(engine))
-    features = workload_features([q.sql for q in queries]).to_dict()
+    features = workload_features(queries).to_dict()
     name = str(workload.describe().get("queries_file") or workload.describe().get("data"))
     if not explain:
         return WorkloadInput(engine, shape.cpus, shape.memory_bytes, features, {}, {}, name)
