@@ -33,7 +33,7 @@ def workload_input(engine: str, workload: str | Sequence[str], shape: SlotShape)
     from raytune.workloads import parse_queries
 
     queries = parse_queries(workload, dialect_of(engine), "workload", where="workload query")
-    return queries_workload([q.sql for q in queries], engine, shape.cpus, shape.memory_bytes, "request")
+    return queries_workload(queries, engine, shape.cpus, shape.memory_bytes, "request")
 
 
 def check_config(engine: str, config: Mapping[str, Any], where: str) -> dict[str, Any]:

@@ -64,6 +64,9 @@ def test_request_fields_become_model_inputs() -> None:
     w = workload_input("postgres", "SELECT a FROM t GROUP BY a; SELECT count(*) FROM t WHERE b > 1", shape)
     assert w.features["num_queries"] == 2 and w.features["group_by_ratio"] == 0.5
     assert workload_input("mariadb", ["SELECT 1", "SELECT 2;"], shape).features["num_queries"] == 2
+    # backticks: read as MariaDB's SQL (as PostgreSQL's it would not parse: a read without clauses)
+    backticks = workload_input("mariadb", ["SELECT `a` FROM `t` GROUP BY `a`"], shape)
+    assert backticks.features["group_by_ratio"] == 1.0
     with pytest.raises(KnobrayError, match="malformed SQL in workload query 2"):
         workload_input("postgres", ["SELECT 1", "SELEC x FRM"], shape)
     with pytest.raises(KnobrayError, match="no queries"):

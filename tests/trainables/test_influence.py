@@ -257,7 +257,7 @@ def test_a_shared_parent_is_one_additive_effect_estimated_from_every_run(tmp_pat
 def test_the_conflicts_variant_prices_contention_through_one_product(tmp_path: Path) -> None:
     from tests.trainables.planted_bdb import write_planted_records
     from trainables.influence import load_examples
-    from trainables.influence._data import derived
+    from trainables.influence._data import DERIVED_UNITS, derived
 
     mix = {"concurrency": 40.0, "pct_updates": 50.0, "pct_writes_upd": 20.0, "def_page_loc": 25.0}
     states = {"page_size": "8192", "db_rmw": "off"}
@@ -284,15 +284,23 @@ def test_the_conflicts_variant_prices_contention_through_one_product(tmp_path: P
     workload = {m: float(examples.columns[m][0]) for m in MIX}
     states_, utility = model.recommend(workload)
     assert utility == pytest.approx(model.brute_force_utility(workload, states_))
-    # the diagram records how conflicts was computed, and one learned under another definition is refused
-    assert model.meta["derived_units"] == {"conflicts": "concurrency * pct_wlocks * pct_loc_txn / 100"}
+    # the diagram records how conflicts was computed (the formula of ``derived``), and one learned under another
+    # definition is refused with the command that learns it again
+    assert model.meta["derived_units"] == DERIVED_UNITS
+    assert eval(DERIVED_UNITS["conflicts"], {}, {**mix, **facts}) == pytest.approx(facts["conflicts"])  # noqa: S307
+    assert fit_diagram(examples, berkeleydb_structure()).meta["derived_units"] == {}  # no such node
+    model.meta.update(variant="conflicts", records=["runs"])
     model.save(tmp_path / "diagram")
     assert InfluenceModel.load(tmp_path / "diagram").recommend(workload)[0] == states_
-    model.meta["derived_units"] = {"conflicts": "concurrency * pct_wlocks * pct_loc_txn / 10000"}
-    model.save(tmp_path / "old")
-    with pytest.raises(KnobrayError, match="conflicts node was learned as .* / 10000, knobray now computes"):
-        InfluenceModel.load(tmp_path / "old")
-    del model.meta["derived_units"]  # saved before the definitions were recorded: the current one
+    for units in ({"conflicts": "concurrency * pct_wlocks * pct_loc_txn / 10000"}, {}):
+        model.meta["derived_units"] = units
+        model.save(tmp_path / "other")
+        learned_as = "conflicts node was learned as (.* / 10000|an unrecorded definition)"
+        with pytest.raises(KnobrayError, match=learned_as) as e:
+            InfluenceModel.load(tmp_path / "other")
+        assert "\n" not in str(e.value)
+        assert str(e.value).endswith("--records runs --out DIR --structure conflicts")
+    del model.meta["derived_units"]  # saved before the definitions were recorded: as conflicts came
     model.save(tmp_path / "unrecorded")
     assert InfluenceModel.load(tmp_path / "unrecorded").recommend(workload)[0] == states_
 

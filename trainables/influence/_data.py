@@ -22,9 +22,12 @@ logger = logging.getLogger(__name__)
 
 MB = 1024 * 1024
 LEAF_LOCALITY = 90.0  # def_leaf_loc, fixed in the thesis's experiments
-# How ``derived`` computes the variables whose units were chosen here (not the thesis's): a saved diagram records
-# them, and one learned under another definition is refused (its cutoffs would code today's values wrongly).
+# How ``derived`` computes the variables whose units were chosen here, not by the thesis (a formula over the
+# mix and the other facts): a saved diagram records them, and one learned under another definition is refused.
 DERIVED_UNITS = {"conflicts": "concurrency * pct_wlocks * pct_loc_txn / 100"}
+# What a diagram saved before the definitions were recorded used (frozen: a key added to DERIVED_UNITS later
+# refuses every older diagram with that node).
+UNRECORDED_UNITS = {"conflicts": "concurrency * pct_wlocks * pct_loc_txn / 100"}
 
 
 @dataclass(frozen=True)
@@ -143,19 +146,19 @@ def derived_units(names: Iterable[str]) -> dict[str, str]:
     return {n: DERIVED_UNITS[n] for n in names if n in DERIVED_UNITS}
 
 
-def check_units(names: Iterable[str], saved: Mapping[str, str] | None, source: object) -> None:
-    """Refuses a saved diagram whose derived variables were computed differently from ``derived`` today.
-
-    ``saved``: the definitions it recorded (None: saved before they were recorded, when every one was the
-    current definition, as ``conflicts`` came with its units).
+def check_units(names: Iterable[str], meta: Mapping[str, Any], source: object) -> None:
+    """Refuses a saved diagram (nodes ``names``, ``meta`` as saved) whose derived variables were computed
+    differently from ``derived`` today.
 
     Raises:
-        KnobrayError: A variable of ``names`` recorded under another definition.
+        KnobrayError: A variable of ``names`` recorded under another definition (or none).
     """
+    saved = meta.get("derived_units")
     for name, now in derived_units(names).items():
-        then = (saved or {}).get(name, now if saved is None else None)
+        then = (UNRECORDED_UNITS if saved is None else saved).get(name)
         if then != now:
-            raise KnobrayError(
-                f"{source}: its {name} node was learned as {then or 'an unrecorded definition'}, knobray now "
-                f"computes {now}; train the diagram again (python -m trainables.train influence --records DIR --out DIR)"
-            )
+            records = " ".join(f"--records {r}" for r in meta.get("records") or ["DIR"])
+            structure = meta.get("variant", "NAME")
+            retrain = f"python -m trainables.train influence {records} --out DIR --structure {structure}"
+            raise KnobrayError(f"{source}: its {name} node was learned as {then or 'an unrecorded definition'}, "
+                               f"knobray now computes {now}; train the diagram again: {retrain}")  # fmt: skip

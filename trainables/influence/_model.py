@@ -296,7 +296,8 @@ class InfluenceModel:
         """A saved model.
 
         Raises:
-            KnobrayError: No diagram.json in ``directory``, or one learned under other units (``check_units``).
+            KnobrayError: No diagram.json in ``directory``, or one whose derived variables were computed
+                otherwise (``check_units``).
         """
         path = Path(directory) / "diagram.json"
         if not path.exists():
@@ -313,7 +314,7 @@ class InfluenceModel:
             for n, k, p, s, *rest in doc["structure"]["nodes"]
         )
         structure = Structure(nodes, tuple(doc["structure"]["decision_order"]))
-        check_units([n.name for n in nodes], doc.get("meta", {}).get("derived_units"), path)
+        check_units([n.name for n in nodes], doc.get("meta") or {}, path)
         disc = Discretization({k: tuple(v) for k, v in doc["cutoffs"].items()},
                               {k: tuple(v) for k, v in doc["states"].items()})  # fmt: skip
         arrays = {name: {k: np.asarray(v, dtype=float) for k, v in doc[name].items()}

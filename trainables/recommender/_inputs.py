@@ -14,7 +14,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from trainables.dann._features import (
     hardware_vector,
     workload_vector,
 )
+
+if TYPE_CHECKING:
+    from raytune.workloads import Query
 
 N_WORKLOAD = len(WORKLOAD_FEATURES) + len(METRIC_MAP) + 1
 N_HARDWARE = 4
@@ -113,15 +116,14 @@ def sql_workload(
     from raytune.workloads import read_query_file
 
     queries = read_query_file(Path(path))
-    return queries_workload(
-        [q.sql for q in queries], engine, cpus, memory_bytes, workload_id or f"sql:{Path(path).stem}"
-    )
+    return queries_workload(queries, engine, cpus, memory_bytes, workload_id or f"sql:{Path(path).stem}")
 
 
 def queries_workload(
-    queries: Sequence[str], engine: str, cpus: int, memory_bytes: int, workload_id: str = "sql"
+    queries: Sequence[str | Query], engine: str, cpus: int, memory_bytes: int, workload_id: str = "sql"
 ) -> WorkloadInput:
-    """Parsed queries (SQL texts) as the models see them before any run: their features alone."""
+    """Queries (PostgreSQL texts, or parsed queries in their own dialects) as the models see them before any
+    run: their features alone."""
     from raytune.corpus import workload_features
 
     features = workload_features(list(queries)).to_dict()
