@@ -68,7 +68,6 @@ import argparse
 import itertools
 import json
 import platform
-import random
 import shutil
 import statistics
 import sys
@@ -101,6 +100,7 @@ from trainables.influence import (  # noqa: E402
     knob_config,
     mdl_discretize,
     scaled_values,
+    training_design,
     weight_rows,
 )
 from trainables.influence._dann import DannPicker  # noqa: E402
@@ -118,13 +118,6 @@ def combo_key(states: dict[str, str]) -> tuple[str, ...]:
 
 
 # ----- collection --------------------------------------------------------------------------------------------
-def training_items(n: int, seed: int) -> list[dict[str, Any]]:
-    rng = random.Random(seed)
-    return [
-        {"mix": f"random:{i}", "config": knob_config(rng.choice(COMBOS)), "label": "train"} for i in range(n)
-    ]
-
-
 def training_mixes(args: argparse.Namespace) -> set[tuple[float, ...]]:
     """The characteristics of every training workload (no test workload may equal one)."""
     return {tuple(parse_mix(f"random:{i}").to_dict().values()) for i in range(args.train)}
@@ -1020,7 +1013,7 @@ def main() -> int:
         p.error(f"--holdout-seen {args.holdout_seen}: needs --holdout K with K > N >= 0 (K - N workloads are scored), e.g. --holdout 12 --holdout-seen 6")  # fmt: skip
     if args.holdout and not args.fresh:
         p.error("--holdout K needs --fresh K (the holdout workloads are drawn after the fresh ones): e.g. --fresh 6 --holdout 6")  # fmt: skip
-    train_rows = collect(training_items(args.train, args.seed), args.work / "train", args)
+    train_rows = collect(training_design(args.train, args.seed), args.work / "train", args)
     train = examples_from_rows(train_rows)
     test_rows = collect(test_items(args.test, training_mixes(args)), args.work / "test", args)
     fresh_items = later_test_items(args.test, args.fresh, args)

@@ -18,11 +18,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("collect", help="measure workloads under sampled configurations on real servers")
-    c.add_argument("--engine", default="postgres", help="postgres (default) or mariadb")
-    c.add_argument("--workloads", action="append", required=True, help="query files, a glob (repeatable)")
+    c.add_argument("--engine", default="postgres",
+                   help="postgres (default), mariadb, or berkeleydb (the influence diagram's training runs)")  # fmt: skip
+    c.add_argument("--workloads", action="append", help="query files, a glob (repeatable; SQL engines)")
+    c.add_argument("--mixes", type=int, metavar="N",
+                   help="berkeleydb: N random db_perf workloads, each under a random one of the 32 combinations")  # fmt: skip
+    c.add_argument("--duration", type=float, default=20.0,
+                   help="berkeleydb: longest run in seconds (a run stops at steady state; default 20)")  # fmt: skip
+    c.add_argument("--instances", type=int, default=1, help="berkeleydb: runs at a time (default 1)")
     c.add_argument("--limit", type=int, help="take the first N workload files (sorted by name)")
     c.add_argument("--benchmark", default="tpch", help="the data the queries run on: tpch (default) or tpcds")
-    c.add_argument("--sf", type=float, default=0.1, help="scale factor (default 0.1)")
+    c.add_argument("--sf", type=float,
+                   help="scale factor (default 0.1; berkeleydb: 24,500 x SF items, default 5)")  # fmt: skip
     c.add_argument(
         "--slot-cpus",
         default="1,2",
@@ -106,12 +113,16 @@ def _collect(args: argparse.Namespace) -> int:
     from raytune.corpus._card import write_card
     from raytune.corpus._collect import CollectPlan, collect
 
+    if args.engine == "berkeleydb" or args.mixes is not None:
+        return _collect_dbperf(args)
+    if not args.workloads:
+        raise KnobrayError("collect needs --workloads: query files or a glob like 'DIR/*.wg'")
     plan = CollectPlan(
         engine=args.engine,
         workload_files=_files(args.workloads, args.limit),
         out=args.out,
         benchmark=args.benchmark,
-        sf=args.sf,
+        sf=0.1 if args.sf is None else args.sf,
         shapes=_shapes(args),  # type: ignore[arg-type]
         configs=args.configs,
         perturb=args.perturb,
@@ -132,6 +143,36 @@ def _collect(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     print(write_card(corpus))
+    return 0
+
+
+def _collect_dbperf(args: argparse.Namespace) -> int:
+    """``collect --engine berkeleydb --mixes N``: the influence diagram's training runs (``_collect_dbperf``)."""
+    from tqdm import tqdm
+
+    from raytune.corpus._collect_dbperf import DBPERF_SF, DbperfPlan, collect_dbperf
+    from raytune.workloads import ItemSpace
+
+    if args.engine != "berkeleydb":
+        raise KnobrayError(f"--mixes measures db_perf workloads on berkeleydb, not {args.engine}; "
+                           f"use --engine berkeleydb, or --workloads FILES for {args.engine}")  # fmt: skip
+    if args.workloads:
+        raise KnobrayError("berkeleydb has no SQL: it runs db_perf workloads, not query files; drop --workloads "
+                           "and give --mixes N")  # fmt: skip
+    if args.mixes is None:
+        raise KnobrayError("collect --engine berkeleydb needs --mixes N: N random db_perf workloads, e.g. --mixes 200")  # fmt: skip
+    plan = DbperfPlan(out=args.out, mixes=args.mixes, sf=DBPERF_SF if args.sf is None else args.sf,
+                      duration_s=args.duration, instances=args.instances, seed=args.seed)  # fmt: skip
+    print(f"knobray collect: berkeleydb, {plan.mixes} db_perf workloads x a random one of the 32 combinations, "
+          f"{ItemSpace(plan.sf).items:,} items, runs of at most {plan.duration_s:g} s -> {plan.runs_dir}", file=sys.stderr)  # fmt: skip
+    bar = tqdm(unit="run", file=sys.stderr, dynamic_ncols=True, desc="collect")
+    try:
+        store = collect_dbperf(plan, on_record=lambda row: bar.update(1))
+    finally:
+        bar.close()
+    ok = sum(r.get("status") == "SUCCEEDED" for r in store.rows())
+    print(f"{ok} succeeded runs in {plan.runs_dir}; learn a diagram from them: "
+          f"python -m trainables.train influence --records {plan.runs_dir} --out DIR")  # fmt: skip
     return 0
 
 

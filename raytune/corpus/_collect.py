@@ -79,8 +79,8 @@ class CollectPlan:
 
         if not dialect_of(self.engine):
             raise KnobrayError(
-                f"a corpus holds SQL workloads, which {self.engine} does not run; measure {self.engine} with "
-                f"python -m raytune.search --engine {self.engine} --workload dbperf (or bench/influence.py)"
+                f"a corpus holds SQL workloads, which {self.engine} does not run; collect {self.engine}'s "
+                "db_perf runs with collect --engine berkeleydb --mixes N"
             )
 
     @property

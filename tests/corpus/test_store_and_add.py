@@ -86,5 +86,14 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
     out = tmp_path / "bdb"
     assert main(["collect", "--engine", "berkeleydb", "--workloads", str(query), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
-    assert "berkeleydb does not run" in err and "--workload dbperf" in err and "\n" not in err
+    assert "berkeleydb has no SQL" in err and "give --mixes N" in err and "\n" not in err
+    for args, says in (([], "needs --mixes N"), (["--mixes", "0"], "give the number of training runs"),
+                       (["--mixes", "2", "--duration", "0"], "each must be positive")):  # fmt: skip
+        assert main(["collect", "--engine", "berkeleydb", *args, "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and says in err and "\n" not in err
+    assert main(["collect", "--mixes", "2", "--out", str(out)]) == 2
+    assert "use --engine berkeleydb" in capsys.readouterr().err
+    assert main(["collect", "--engine", "postgres", "--out", str(out)]) == 2
+    assert "collect needs --workloads" in capsys.readouterr().err
     assert not out.exists()

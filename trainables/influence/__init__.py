@@ -6,7 +6,14 @@ Layers: the structure as data (``_structure``), examples from trial records (``_
 pyAgrum's LIMID inference, and the fading-factor update (``InfluenceModel.update``).
 """
 
-from trainables.influence._data import Examples, decision_states, example_of, examples_from_rows, knob_config
+from trainables.influence._data import (
+    Examples,
+    decision_states,
+    example_of,
+    examples_from_rows,
+    knob_config,
+    training_design,
+)
 from trainables.influence._discretize import (
     Discretization,
     candidate_cuts,
@@ -64,5 +71,6 @@ __all__ = [
     "mutual_information",
     "scaled_values",
     "train_influence",
+    "training_design",
     "weight_rows",
 ]

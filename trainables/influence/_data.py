@@ -8,7 +8,9 @@ leaf page), where the thesis instrumented Berkeley DB; the other intermediates f
 
 from __future__ import annotations
 
+import itertools
 import logging
+import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from raytune.errors import KnobrayError
-from trainables.influence._structure import MIX
+from trainables.influence._structure import DECISIONS, MIX
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +65,15 @@ def knob_config(states: Mapping[str, str]) -> dict[str, Any]:
     min_keys = 2 if states["min_keys"] == "2" else (4 if page == 2048 else 16)
     return {"page_size": str(page), "min_keys": min_keys, "db_rmw": states["db_rmw"],
             "deadlock_policy": states["deadlock_policy"]}  # fmt: skip
+
+
+def training_design(n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """The thesis's training runs: workload ``random:i`` (a draw from table 7.1's mixtures) under a random one of
+    the 32 combinations, for i < ``n``, as items for ``raytune.tune.measure_given``."""
+    combinations = [dict(zip(DECISIONS, c, strict=True)) for c in itertools.product(*DECISIONS.values())]
+    rng = random.Random(seed)
+    return [{"mix": f"random:{i}", "config": knob_config(rng.choice(combinations)), "label": "train"}
+            for i in range(n)]  # fmt: skip
 
 
 def derived(mix: Mapping[str, float], states: Mapping[str, str], layout: Mapping[str, float],
