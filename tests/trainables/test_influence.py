@@ -351,6 +351,30 @@ def test_the_berkeleydb_structure_is_the_thesis_final_model() -> None:
         )
 
 
+def test_train_command_line_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from raytune.records import Direction, TrialRecord
+    from raytune.storage import TrialStore
+    from tests.trainables.planted_bdb import write_planted_records
+    from trainables.train._cli import main
+
+    def train(*args: str) -> str:
+        assert main(["influence", *args, "--out", str(tmp_path / "model")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and "\n" not in err
+        return err
+
+    assert "holds no trial records" in train("--records", str(tmp_path / "nowhere"))
+    other = TrialStore(tmp_path / "postgres")  # a search of another engine: nothing for the diagram
+    other.append(TrialRecord(objective=1.0, objective_name="latency_s", direction=Direction.MINIMIZE,
+                             engine="postgres", workload={"name": "tpch"}, config={}), score=1.0, optimizer="random")  # fmt: skip
+    assert "none of the 1 records is a succeeded Berkeley DB dbperf run" in train(
+        "--records", str(other.results_dir)
+    )
+    planted = str(write_planted_records(tmp_path / "runs", 20))
+    assert "--value-bins must be at least 2" in train("--records", planted, "--value-bins", "1")
+    assert not (tmp_path / "model").exists()
+
+
 def test_train_and_recommend_from_the_command_line(tmp_path: Path) -> None:
     """Planted records (a fake world, tests/trainables/planted_bdb.py) -> the train CLI -> the recommend CLI."""
     import json
