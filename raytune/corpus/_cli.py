@@ -150,7 +150,8 @@ def _collect_dbperf(args: argparse.Namespace) -> int:
     """``collect --engine berkeleydb --mixes N``: the influence diagram's training runs (``_collect_dbperf``)."""
     from tqdm import tqdm
 
-    from raytune.corpus._collect_dbperf import DBPERF_SF, DbperfPlan, collect_dbperf
+    from raytune.corpus import DbperfPlan, collect_dbperf
+    from raytune.corpus._collect_dbperf import DBPERF_SF
     from raytune.workloads import ItemSpace
 
     if args.engine != "berkeleydb":
