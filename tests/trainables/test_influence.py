@@ -351,6 +351,23 @@ def test_the_berkeleydb_structure_is_the_thesis_final_model() -> None:
         )
 
 
+def test_only_the_thesis_combinations_become_examples(tmp_path: Path) -> None:
+    from raytune.storage import TrialStore
+    from tests.trainables.planted_bdb import write_planted_records
+    from trainables.influence import examples_from_rows
+
+    rows = TrialStore(write_planted_records(tmp_path / "runs", 6)).rows()
+    rows[0]["applied"] = {**rows[0]["applied"], "page_size": "4096"}  # a general search's page size
+    rows[1]["applied"] = {
+        **rows[1]["applied"],
+        "page_size": "2048",
+        "min_keys": 8,
+    }  # neither 2 nor 4/16 at 2K
+    rows[2]["applied"] = {**rows[2]["applied"], "deadlock_policy": "oldest"}
+    assert len(examples_from_rows(rows)) == 3
+    assert len(examples_from_rows(rows[3:])) == 3
+
+
 def test_train_command_line_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from raytune.records import Direction, TrialRecord
     from raytune.storage import TrialStore

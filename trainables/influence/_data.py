@@ -67,6 +67,15 @@ def knob_config(states: Mapping[str, str]) -> dict[str, Any]:
             "deadlock_policy": states["deadlock_policy"]}  # fmt: skip
 
 
+def is_thesis_combination(applied: Mapping[str, Any]) -> bool:
+    """Whether an applied configuration is one of the thesis's 32 (a search may try other page sizes, minimum
+    keys and policies, which the diagram's decisions cannot describe)."""
+    states = decision_states(applied)
+    return all(states[d] in DECISIONS[d] for d in DECISIONS) and int(applied.get("min_keys", 2)) == int(
+        knob_config(states)["min_keys"]
+    )
+
+
 def training_design(n: int, seed: int = 0) -> list[dict[str, Any]]:
     """The thesis's training runs: workload ``random:i`` (a draw from table 7.1's mixtures) under a random one of
     the 32 combinations, for i < ``n``, as items for ``raytune.tune.measure_given``."""
@@ -106,7 +115,8 @@ def derived(mix: Mapping[str, float], states: Mapping[str, str], layout: Mapping
 
 
 def example_of(row: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Every variable of one succeeded dbperf record (None for another engine, workload or a failed run)."""
+    """Every variable of one succeeded dbperf record (None for another engine, workload, a failed run or a
+    configuration outside the thesis's 32 combinations)."""
     workload = row.get("workload") or {}
     per_txn = (row.get("summary") or {}).get("per_txn")
     if (
@@ -115,6 +125,8 @@ def example_of(row: Mapping[str, Any]) -> dict[str, Any] | None:
         or not per_txn
         or "mix" not in workload
     ):
+        return None
+    if not is_thesis_combination(row.get("applied") or {}):
         return None
     mix = {k: float(workload["mix"][k]) for k in MIX}
     states = decision_states(row.get("applied") or {})
