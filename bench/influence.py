@@ -86,6 +86,7 @@ from raytune.storage import TrialStore  # noqa: E402
 from raytune.trial import MeasureSettings  # noqa: E402
 from raytune.workloads import parse_mix  # noqa: E402
 from trainables.influence import (  # noqa: E402
+    COMBINATIONS,
     DECISIONS,
     MIX,
     VALUE_SCALES,
@@ -105,7 +106,7 @@ from trainables.influence import (  # noqa: E402
 )
 from trainables.influence._dann import DannPicker  # noqa: E402
 
-COMBOS = [dict(zip(DECISIONS, c, strict=True)) for c in itertools.product(*DECISIONS.values())]
+COMBOS = COMBINATIONS
 COMBOS_KEYS = [tuple(c.values()) for c in COMBOS]
 DEFAULT = {d: s[0] for d, s in DECISIONS.items()}
 ACCURATE = 0.05  # slowdown below 5%: "accurate" (thesis 2.2)

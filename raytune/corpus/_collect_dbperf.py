@@ -71,7 +71,7 @@ def collect_dbperf(plan: DbperfPlan, on_record: Callable[[dict[str, Any]], None]
     from trainables.influence import training_design
 
     store = TrialStore(plan.runs_dir)
-    done = recorded_keys(store) if plan.runs_dir.is_dir() else set()
+    done = recorded_keys(store)
     todo = [
         item
         for item in training_design(plan.mixes, plan.seed)
@@ -82,6 +82,5 @@ def collect_dbperf(plan: DbperfPlan, on_record: Callable[[dict[str, Any]], None]
                           workload_kind="oltp", settings=MeasureSettings(duration_s=plan.duration_s),
                           optimizer="configs", instances=plan.instances, confirm=0, baselines=False)  # fmt: skip
         measure_given(spec, todo, f"dbperf-{int(time.time())}", on_record=on_record)
-        store = TrialStore(plan.runs_dir)
         store.compact()
     return store

@@ -30,6 +30,7 @@ from trainables.influence._model import (
     weight_rows,
 )
 from trainables.influence._structure import (
+    COMBINATIONS,
     DECISIONS,
     MIX,
     VARIANTS,
@@ -42,6 +43,7 @@ from trainables.influence._train import WEIGHTS, fit_diagram, load_examples, tra
 from trainables.influence._unseen import Estimate, UnseenEstimator, assign_probs
 
 __all__ = [
+    "COMBINATIONS",
     "DECISIONS",
     "MIX",
     "VALUE_SCALES",

@@ -6,7 +6,6 @@ plain variant); 15% of the training workloads choose the epoch."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -18,7 +17,7 @@ from trainables.dann._data import DannData, Split
 from trainables.dann._loop import DannConfig, normalise, train_dann
 from trainables.dann._model import DANNArch, DANNCostModel
 from trainables.influence._data import Examples
-from trainables.influence._structure import DECISIONS, MIX
+from trainables.influence._structure import COMBINATIONS, DECISIONS, MIX
 
 GROUP_SIZES = (1, 1, 1, len(DECISIONS["deadlock_policy"]))  # page size, min_keys, DB_RMW, policy (one-hot)
 
@@ -61,7 +60,7 @@ class DannPicker:
         self.model = DANNCostModel(DANNArch(**{**outcome.state["arch"], "group_sizes": GROUP_SIZES}))
         self.model.load_state_dict(outcome.state["model"])
         self.model.eval()
-        self.combos = [dict(zip(DECISIONS, c, strict=True)) for c in itertools.product(*DECISIONS.values())]
+        self.combos = COMBINATIONS
         self.knobs = torch.as_tensor(np.array([knob_features(c) for c in self.combos], dtype=np.float32))
 
     def predict(self, mix: Mapping[str, float]) -> np.ndarray:

@@ -8,7 +8,6 @@ leaf page), where the thesis instrumented Berkeley DB; the other intermediates f
 
 from __future__ import annotations
 
-import itertools
 import logging
 import random
 from collections.abc import Iterable, Mapping
@@ -18,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from raytune.errors import KnobrayError
-from trainables.influence._structure import DECISIONS, MIX
+from trainables.influence._structure import COMBINATIONS, DECISIONS, MIX
 
 logger = logging.getLogger(__name__)
 
@@ -79,9 +78,8 @@ def is_thesis_combination(applied: Mapping[str, Any]) -> bool:
 def training_design(n: int, seed: int = 0) -> list[dict[str, Any]]:
     """The thesis's training runs: workload ``random:i`` (a draw from table 7.1's mixtures) under a random one of
     the 32 combinations, for i < ``n``, as items for ``raytune.tune.measure_given``."""
-    combinations = [dict(zip(DECISIONS, c, strict=True)) for c in itertools.product(*DECISIONS.values())]
     rng = random.Random(seed)
-    return [{"mix": f"random:{i}", "config": knob_config(rng.choice(combinations)), "label": "train"}
+    return [{"mix": f"random:{i}", "config": knob_config(rng.choice(COMBINATIONS)), "label": "train"}
             for i in range(n)]  # fmt: skip
 
 

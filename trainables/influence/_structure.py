@@ -5,6 +5,7 @@ value nodes (per-transaction losses), with the invariants of the thesis's sectio
 from __future__ import annotations
 
 import enum
+import itertools
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -134,6 +135,10 @@ DECISIONS: dict[str, tuple[str, ...]] = {
     "db_rmw": ("off", "on"),
     "deadlock_policy": ("random", "minlocks", "minwrite", "youngest"),
 }
+# The 32 combinations of the decisions' states, the default (every first state) first.
+COMBINATIONS: tuple[dict[str, str], ...] = tuple(
+    dict(zip(DECISIONS, c, strict=True)) for c in itertools.product(*DECISIONS.values())
+)
 
 
 # Structure variants of the Berkeley DB diagram, chosen among on validation workloads (the first is the thesis's):
